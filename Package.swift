@@ -1,0 +1,68 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode comes from the tools version;
+/// imports are internal unless a target re-exports on purpose, so no C type leaks into a public API.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Hotline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hotline", targets: ["hotline"]),
+        .library(name: "HotlineCore", targets: ["HotlineCore"]),
+        .library(name: "HotlineEngines", targets: ["HotlineEngines"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: - Layer 0: C libraries (Debian packages, found with pkg-config)
+        .systemLibrary(
+            name: "CPocketSphinx",
+            pkgConfig: "pocketsphinx",
+            providers: [.apt(["libpocketsphinx-dev", "libsphinxbase-dev"])]
+        ),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CEspeakNG", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
+
+        // MARK: - Layer 1: safe wrappers (the only code that touches C)
+        .target(name: "PocketSphinx", dependencies: ["CPocketSphinx"], swiftSettings: swiftSettings),
+        .target(name: "SndFile", dependencies: ["CSndFile"], swiftSettings: swiftSettings),
+        .target(name: "ESpeakNG", dependencies: ["CEspeakNG"], swiftSettings: swiftSettings),
+
+        // MARK: - Layer 2: the pure Swift domain
+        .target(name: "HotlineCore", swiftSettings: swiftSettings),
+
+        // MARK: - Layer 3: engines adapting the wrappers to core protocols
+        .target(
+            name: "HotlineEngines",
+            dependencies: [
+                "HotlineCore", "PocketSphinx", "SndFile", "ESpeakNG",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Layer 5: the command line (composition root)
+        .executableTarget(
+            name: "hotline",
+            dependencies: [
+                "HotlineCore", "HotlineEngines",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "HotlineCoreTests", dependencies: ["HotlineCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "PocketSphinxTests", dependencies: ["PocketSphinx"], swiftSettings: swiftSettings),
+        .testTarget(name: "HotlineEnginesTests", dependencies: ["HotlineEngines", "HotlineCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore"], swiftSettings: swiftSettings),
+    ]
+)

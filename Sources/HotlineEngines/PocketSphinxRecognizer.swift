@@ -1,0 +1,123 @@
+public import HotlineCore
+import PocketSphinx
+import Foundation
+
+// MARK: - PocketSphinx recognizer
+
+/// Where the recognizer's model files are and which search it starts with.
+public struct PocketSphinxConfiguration: Sendable, Equatable {
+    /// Debian's `pocketsphinx-en-us` install location.
+    public static let debianModelRoot = "/usr/share/pocketsphinx/model/en-us"
+
+    /// Acoustic model directory (`-hmm`). Default Debian's en-us model.
+    public var acousticModel = debianModelRoot + "/en-us"
+    /// Pronunciation dictionary (`-dict`). Default Debian's CMU dictionary.
+    public var dictionary = debianModelRoot + "/cmudict-en-us.dict"
+    /// N-gram language model (`-lm`), used when no grammar or keyword list is given. Default Debian's en-us model.
+    public var languageModel: String? = debianModelRoot + "/en-us.lm.bin"
+    /// A JSGF grammar that replaces the language model as the standard search (`-jsgf`).
+    public var grammar: String?
+    /// A keyword list (`phrase /threshold/` per line) that replaces the language model (`-kws`).
+    public var keywords: String?
+    /// Feature parameters file (`-featparams`), for a front end tuned to a channel.
+    public var featureParameters: String?
+    /// Any other PocketSphinx options, as flag/value pairs (`["-beam", "1e-60"]`).
+    public var extraOptions: [String] = []
+
+    /// Default settings: the general en-us language model.
+    public init() {}
+
+    /// The command-line options this configuration stands for.
+    public var options: [(String, String)] {
+        var options: [(String, String)] = [("-hmm", acousticModel), ("-dict", dictionary)]
+        if let grammar {
+            options.append(("-jsgf", grammar))
+        } else if let keywords {
+            options.append(("-kws", keywords))
+        } else if let languageModel {
+            options.append(("-lm", languageModel))
+        }
+        if let featureParameters { options.append(("-featparams", featureParameters)) }
+        var iterator = extraOptions.makeIterator()
+        while let flag = iterator.next(), let value = iterator.next() { options.append((flag, value)) }
+        return options
+    }
+}
+
+/// A recognizer over one PocketSphinx decoder. Loads the model when made; not thread-safe (one per worker).
+public final class PocketSphinxRecognizer: SpeechRecognizing {
+    private let decoder: Decoder
+    private let standardSearch: String
+    /// The configuration it was made with.
+    public let configuration: PocketSphinxConfiguration
+
+    /// Loads the model. Throws an error naming the files when they cannot be loaded.
+    public init(configuration: PocketSphinxConfiguration = PocketSphinxConfiguration()) throws {
+        self.configuration = configuration
+        for (flag, path) in configuration.options where ["-hmm", "-dict", "-lm", "-jsgf", "-kws", "-featparams"].contains(flag) {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw PocketSphinxError("\(flag) \(path): no such file (is pocketsphinx-en-us installed?)")
+            }
+        }
+        decoder = try Decoder(options: configuration.options)
+        standardSearch = decoder.activeSearch
+    }
+
+    /// Samples per second the model expects.
+    public var sampleRate: Int { decoder.sampleRate }
+
+    /// Names of the searches the decoder holds.
+    public var searchNames: [String] { decoder.searchNames }
+
+    /// Adds a named language-model search from a file.
+    public func addLanguageModel(named name: String, file: String) throws { try decoder.addLanguageModel(named: name, file: file) }
+    /// Adds a named JSGF grammar search from a file.
+    public func addGrammar(named name: String, file: String) throws { try decoder.addGrammar(named: name, file: file) }
+    /// Adds a named JSGF grammar search from text.
+    public func addGrammar(named name: String, jsgf: String) throws { try decoder.addGrammar(named: name, jsgf: jsgf) }
+    /// Adds a named keyword-spotting search from a file.
+    public func addKeywords(named name: String, file: String) throws { try decoder.addKeywords(named: name, file: file) }
+
+    /// Decodes a whole utterance with batch cepstral mean normalisation (the front end normalises over the
+    /// utterance itself, which is what makes telephone audio recognisable with a wideband model).
+    public func recognize(_ samples: [Float], search: RecognitionSearch, alternatives: Int) throws -> Recognition {
+        let name: String = switch search {
+        case .standard: standardSearch
+        case .named(let name): name
+        }
+        if decoder.activeSearch != name { try decoder.setActiveSearch(name) }
+        try decoder.startUtterance()
+        try decoder.process(PCM.int16(samples), fullUtterance: true)
+        try decoder.endUtterance()
+        guard let hypothesis = decoder.hypothesis() else { return Recognition(text: "", words: [], confidence: 0) }
+        let rate = Double(decoder.framesPerSecond)
+        let words = decoder.segments().compactMap { segment -> RecognizedWord? in
+            guard let word = PocketSphinxRecognizer.spokenWord(segment.word) else { return nil }
+            return RecognizedWord(
+                word: word, start: Double(segment.startFrame) / rate, end: Double(segment.endFrame + 1) / rate,
+                confidence: segment.posterior
+            )
+        }
+        let text = words.isEmpty ? PocketSphinxRecognizer.cleanText(hypothesis.text) : words.map(\.word).joined(separator: " ")
+        var others: [RecognitionAlternative] = []
+        if alternatives > 0 {
+            let best = hypothesis.score
+            others = decoder.nBest(alternatives).map {
+                RecognitionAlternative(text: PocketSphinxRecognizer.cleanText($0.text), score: Double($0.score - best))
+            }
+        }
+        return Recognition(text: text, words: words, confidence: hypothesis.probability, alternatives: others)
+    }
+
+    /// The word as spoken, or `nil` for silence, sentence markers and fillers; `read(2)` becomes `read`.
+    static func spokenWord(_ word: String) -> String? {
+        if word.hasPrefix("<") || word.hasPrefix("[") || word.hasPrefix("++") { return nil }
+        if let paren = word.firstIndex(of: "("), word.hasSuffix(")") { return String(word[..<paren]) }
+        return word
+    }
+
+    static func cleanText(_ text: String) -> String {
+        text.split(separator: " ").compactMap { spokenWord(String($0)) }.joined(separator: " ")
+    }
+}
+

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `hotline` command.
+@main
+struct Hotline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hotline",
+        abstract: "Speech transcription and voice bots for customer-service phone lines.",
+        version: "0.1.0",
+        subcommands: [TranscribeCommand.self, SayCommand.self, EvalCommand.self, BenchCommand.self]
+    )
+}
