@@ -22,7 +22,13 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Keyword list ('phrase /threshold/' per line) to spot instead of full recognition.")
     var keywords: String?
 
+    @Option(name: .customLong("decoder-option"), help: ArgumentHelp("Extra PocketSphinx option as FLAG=VALUE (repeatable), e.g. -beam=1e-60.", valueName: "flag=value"))
+    var decoderOptions: [String] = []
+
     func validate() throws {
+        for option in decoderOptions where !option.hasPrefix("-") || !option.contains("=") {
+            throw ValidationError("--decoder-option \(option): expected -flag=value")
+        }
         if grammar != nil && keywords != nil { throw ValidationError("--grammar and --keywords cannot be combined") }
         for (flag, path) in [("--model", model), ("--lm", lm), ("--dict", dict), ("--grammar", grammar), ("--keywords", keywords)] {
             if let path, !FileManager.default.fileExists(atPath: path) { throw ValidationError("\(flag) \(path): no such file") }
@@ -36,6 +42,10 @@ struct ModelOptions: ParsableArguments {
         if let dict { configuration.dictionary = dict }
         configuration.grammar = grammar
         configuration.keywords = keywords
+        configuration.extraOptions = decoderOptions.flatMap { option -> [String] in
+            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+            return [parts[0], parts.count > 1 ? parts[1] : ""]
+        }
         return configuration
     }
 }

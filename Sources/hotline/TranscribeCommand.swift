@@ -32,7 +32,7 @@ struct TranscribeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Parallel workers (default: one per core).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Print no progress bar or summary.")
+    @Flag(name: .shortAndLong, help: "Print no progress bar or summary.")
     var quiet = false
 
     @OptionGroup var model: ModelOptions
