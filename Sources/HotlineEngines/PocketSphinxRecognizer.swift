@@ -112,8 +112,10 @@ public final class PocketSphinxRecognizer: SpeechRecognizing {
     /// The word as spoken, or `nil` for silence, sentence markers and fillers; `read(2)` becomes `read`.
     static func spokenWord(_ word: String) -> String? {
         if word.hasPrefix("<") || word.hasPrefix("[") || word.hasPrefix("++") { return nil }
-        if let paren = word.firstIndex(of: "("), word.hasSuffix(")") { return String(word[..<paren]) }
-        return word
+        var spoken = Substring(word)
+        if let paren = spoken.firstIndex(of: "("), spoken.hasSuffix(")") { spoken = spoken[..<paren] }
+        // Grammar searches also yield "(NULL)" segments for null transitions.
+        return spoken.isEmpty ? nil : String(spoken)
     }
 
     static func cleanText(_ text: String) -> String {
