@@ -84,6 +84,9 @@ final class OutputSink: Sendable {
         var headerWritten = false
         var usedNames = Set<String>()
         var progress: ProgressBar?
+        /// Rendered transcripts waiting for earlier inputs, so standard output keeps the input order.
+        var pending: [Int: String] = [:]
+        var nextIndex = 0
     }
 
     private let format: TranscriptFormat
@@ -125,9 +128,10 @@ final class OutputSink: Sendable {
             case .finished(let index, let transcript):
                 state.progress?.advance(audioSeconds: transcript.audio.duration)
                 write(transcript, index: index, state: &state)
-            case .failed(_, _, let reason):
+            case .failed(let index, _, let reason):
                 state.progress?.advance(audioSeconds: 0)
                 printError("error: \(reason)")
+                emit("", index: index, state: &state)
             }
         }
     }
@@ -152,15 +156,27 @@ final class OutputSink: Sendable {
             if !state.headerWritten { printOut(TranscriptFormatter.header(for: format)) }
             return
         }
+        let rendered: String
         switch format {
         case .json where inputs.count > 1:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            if let data = try? encoder.encode(transcript) { printOut(String(decoding: data, as: UTF8.self) + "\n") }
+            rendered = (try? encoder.encode(transcript)).map { String(decoding: $0, as: UTF8.self) + "\n" } ?? ""
         case .text where inputs.count > 1:
-            printOut("==> \(transcript.source) <==\n" + transcript.rendered(as: .text) + "\n")
+            rendered = "==> \(transcript.source) <==\n" + transcript.rendered(as: .text) + "\n"
         default:
-            printOut(transcript.rendered(as: format))
+            rendered = transcript.rendered(as: format)
+        }
+        emit(rendered, index: index, state: &state)
+    }
+
+    /// Prints results in input order, holding back any that finish before an earlier input.
+    private func emit(_ text: String, index: Int, state: inout State) {
+        guard outputDirectory == nil, !streaming else { return }
+        state.pending[index] = text
+        while let next = state.pending.removeValue(forKey: state.nextIndex) {
+            printOut(next)
+            state.nextIndex += 1
         }
     }
 

@@ -107,6 +107,15 @@ import Testing
         #expect(throws: (any Error).self) { try recognizer.recognize(card, search: .named("no-such-search"), alternatives: 0) }
     }
 
+    @Test func aRecognizerCarriesNoStateFromOneUtteranceToTheNext() throws {
+        // Decoders are reused across files (and, live, across calls): results must not depend on history.
+        let goForward = AudioInput.raw(path: Fixtures.goForward, encoding: .linear16, sampleRate: 16_000, channels: 1)
+        let fresh = try Fixtures.transcriber().transcribe(goForward).utterances
+        let reused = try Fixtures.transcriber()
+        for file in Fixtures.librivoxFiles.prefix(2) { _ = try reused.transcribe(.file(path: file)) }
+        #expect(try reused.transcribe(goForward).utterances == fresh)
+    }
+
     @Test func alternativesComeBestFirst() throws {
         let recognizer = try PocketSphinxRecognizer()
         let samples = try Fixtures.samples(.raw(path: Fixtures.goForward, encoding: .linear16, sampleRate: 16_000, channels: 1)).samples

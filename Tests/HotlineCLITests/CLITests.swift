@@ -1,0 +1,148 @@
+import Foundation
+import HotlineCore
+import Testing
+
+/// Runs the built `hotline` executable, as a user would.
+enum CLI {
+    static let data = "/usr/share/pocketsphinx/test/data"
+
+    /// The `hotline` binary beside the test bundle.
+    static var executable: String {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [directory, directory.deletingLastPathComponent()].map { $0.appendingPathComponent("hotline").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        // Drain both pipes concurrently so a chatty child never blocks.
+        let errorData = Locked(Data())
+        let reader = Thread { errorData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while reader.isExecuting || !reader.isFinished { usleep(1_000) }
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errorData.get(), as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "hotline-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+    func get() -> Value { lock.withLock { value } }
+}
+
+@Suite(.serialized) struct TranscribeCommandTests {
+    @Test func aBatchWithBadFilesReportsEachAndCompletesTheRest() throws {
+        let directory = try CLI.temporaryDirectory()
+        let corrupt = directory + "/corrupt.wav"
+        try Data("RIFF....WAVEfmt garbage".utf8).write(to: URL(fileURLWithPath: corrupt))
+        let empty = directory + "/empty.ogg"
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        let result = try CLI.run(["transcribe", CLI.data + "/goforward.raw", directory + "/missing.wav", corrupt, empty, CLI.data + "/cards/001.wav"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("go forward ten meters"))
+        #expect(result.stdout.contains("==> \(CLI.data)/cards/001.wav <=="))
+        // Input order is kept on standard output.
+        let first = try #require(result.stdout.range(of: "goforward.raw"))
+        let second = try #require(result.stdout.range(of: "001.wav"))
+        #expect(first.lowerBound < second.lowerBound)
+        #expect(result.stderr.contains("error: \(directory)/missing.wav: no such file (missing)"))
+        #expect(result.stderr.contains("error: \(corrupt): "))
+        #expect(result.stderr.contains("error: \(empty): the file is empty (0 bytes) (empty)"))
+        #expect(result.stderr.contains("5 file(s)") && result.stderr.contains("3 failed"))
+        #expect(!result.stderr.contains("\u{1B}["))  // no progress bar when not on a terminal
+    }
+
+    @Test func everyFormatGoesToOneFilePerInput() throws {
+        let directory = try CLI.temporaryDirectory()
+        for format in ["text", "json", "srt", "vtt"] {
+            let result = try CLI.run(["transcribe", "-q", "--format", format, "--output", directory, CLI.data + "/cards"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+        let written = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        #expect(written.count == 20)
+        let json = try Data(contentsOf: URL(fileURLWithPath: directory + "/001.json"))
+        let transcript = try JSONDecoder().decode(Transcript.self, from: json)
+        #expect(transcript.schema == "hotline.transcript/1" && transcript.audio.sampleRate == 16_000)
+        #expect(try String(contentsOfFile: directory + "/001.vtt", encoding: .utf8).hasPrefix("WEBVTT\n\n1\n00:00:"))
+        #expect(try String(contentsOfFile: directory + "/001.srt", encoding: .utf8).hasPrefix("1\n00:00:"))
+    }
+
+    @Test func aGrammarAndRawTelephoneOptionsApply() throws {
+        let result = try CLI.run(["transcribe", "-q", "--grammar", CLI.data + "/cards/cards.gram", "--format", "json", CLI.data + "/cards/005.wav"])
+        #expect(result.status == 0)
+        let transcript = try JSONDecoder().decode(Transcript.self, from: Data(result.stdout.utf8))
+        #expect(transcript.text() == "eight of spades four of clubs seven of hearts")
+        let missing = try CLI.run(["transcribe", "--grammar", "/nonexistent.gram", CLI.data + "/cards/005.wav"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent.gram"))
+    }
+
+    @Test func globsAndDirectoriesExpand() throws {
+        let result = try CLI.run(["transcribe", "-q", "--format", "json", CLI.data + "/cards/00[12].wav"])
+        #expect(result.status == 0)
+        #expect(result.stdout.split(separator: "\n").count == 2)  // one JSON document per line for several files
+        let nothing = try CLI.run(["transcribe", "-q", CLI.data + "/cards/*.nothing"])
+        #expect(nothing.status == 1 && nothing.stderr.contains("no such file"))
+    }
+}
+
+@Suite(.serialized) struct SayAndEvalCommandTests {
+    @Test func sayWritesWidebandAndTelephoneWAVs() throws {
+        let directory = try CLI.temporaryDirectory()
+        #expect(try CLI.run(["say", "Thank you for calling.", "-o", directory + "/wide.wav"]).status == 0)
+        #expect(try CLI.run(["say", "-", "--audio-format", "ulaw", "--rate", "150", "-o", directory + "/phone.wav"], stdin: "Please hold.").status == 0)
+        let wide = try Data(contentsOf: URL(fileURLWithPath: directory + "/wide.wav"))
+        let phone = try Data(contentsOf: URL(fileURLWithPath: directory + "/phone.wav"))
+        // WAV fmt chunk: format tag at 20 (1 PCM, 7 μ-law), sample rate at 24.
+        func uint16(_ data: Data, _ at: Int) -> Int { Int(data[at]) | Int(data[at + 1]) << 8 }
+        func uint32(_ data: Data, _ at: Int) -> Int { uint16(data, at) | uint16(data, at + 2) << 16 }
+        #expect(uint16(wide, 20) == 1 && uint32(wide, 24) == 22_050)
+        #expect(uint16(phone, 20) == 7 && uint32(phone, 24) == 8_000)
+        #expect(wide.count > 22_050)  // more than half a second of speech
+        let bad = try CLI.run(["say", "hello", "--voice", "no-such-voice", "-o", directory + "/x.wav"])
+        #expect(bad.status != 0 && bad.stderr.contains("no-such-voice"))
+    }
+
+    @Test func evalScoresHypothesisFilesAndAudio() throws {
+        let reference = CLI.data + "/librivox/transcription"
+        let hypotheses = try CLI.run(["eval", "--reference", reference, CLI.data + "/librivox/test-lm.match"])
+        #expect(hypotheses.status == 0)
+        #expect(hypotheses.stdout.contains("TOTAL") && hypotheses.stdout.contains("71"))
+        let audio = try CLI.run(["eval", "--json", "-r", CLI.data + "/cards/cards.transcription", "--grammar", CLI.data + "/cards/cards.gram", CLI.data + "/cards"])
+        #expect(audio.status == 0, "\(audio.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(audio.stdout.utf8)) as? [String: Any])
+        #expect(report["wer"] as? Double == 0)
+        #expect((report["utterances"] as? [Any])?.count == 5)
+        let directory = try CLI.temporaryDirectory()
+        try "call-1\tgo forward ten meters\n".write(toFile: directory + "/refs.tsv", atomically: true, encoding: .utf8)
+        try "unknown-id\tgo forward\n".write(toFile: directory + "/hyp.tsv", atomically: true, encoding: .utf8)
+        let unmatched = try CLI.run(["eval", "-r", directory + "/refs.tsv", directory + "/hyp.tsv"])
+        #expect(unmatched.status == 1 && unmatched.stderr.contains("unknown-id: no reference transcript"))
+    }
+}
