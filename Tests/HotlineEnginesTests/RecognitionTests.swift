@@ -126,6 +126,17 @@ import Testing
         #expect(Set(result.alternatives.map(\.text)).count == result.alternatives.count)
     }
 
+    @Test func shippedGrammarsLoadAndRecognise() throws {
+        let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Models/grammars").path
+        let grammars = try FileManager.default.contentsOfDirectory(atPath: models).filter { $0.hasSuffix(".gram") }
+        #expect(grammars.count >= 2)
+        let recognizer = try PocketSphinxRecognizer()
+        for grammar in grammars { try recognizer.addGrammar(named: grammar, file: models + "/" + grammar) }
+        let numbers = try Fixtures.samples(.raw(path: Fixtures.numbers, encoding: .linear16, sampleRate: 16_000, channels: 1)).samples
+        #expect(try recognizer.recognize(numbers, search: .named("digits.gram"), alternatives: 0).text == "thirty three four oh six ninety two")
+    }
+
     @Test func aMissingModelFileIsNamed() {
         var configuration = PocketSphinxConfiguration()
         configuration.languageModel = "/nonexistent/model.lm.bin"
