@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "hotline",
             dependencies: [
-                "HotlineCore", "HotlineEngines",
+                "HotlineCore", "HotlineEngines", "SndFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HotlineCore
 import HotlineEngines
+import SndFile
 
 // MARK: - hotline bench
 
@@ -34,6 +35,9 @@ struct TranscribeBench: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Workers for hotline transcribe (default: one per core).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Minutes of the single long recording whose peak memory is compared with a 1-minute one (0 skips).")
+    var longMinutes: Double = 10
 
     @Option(help: "LibriVox directory (wav files, 'transcription' reference).")
     var corpus: String = librivoxDirectory
@@ -144,6 +148,37 @@ struct TranscribeBench: ParsableCommand {
         }
         print(String(format: "telephone channel (16 kHz → 8 kHz μ-law → 16 kHz): WER %.1f%% vs %.1f%% wideband on the same %d sentences (status %d)",
                      phoneCounts.rate * 100, wideCounts.rate * 100, sources.count, phoneRun.status))
+
+        // One long recording against a short one: memory must not grow with length.
+        guard longMinutes > 0 else { return }
+        var sentences: [[Float]] = []
+        for source in sources {
+            let reader = try SndFileAudioDecoder().open(.file(path: source))
+            var samples: [Float] = []
+            while let block = try reader.readBlock(maxFrames: 65_536) { samples += block[0] }
+            sentences.append(samples + [Float](repeating: 0, count: 16_000))
+        }
+        func recording(minutes: Double, path: String) throws {
+            let file = try SoundFile(writingPath: path, format: .wav16, sampleRate: 16_000)
+            var written = 0, index = 0
+            while Double(written) < minutes * 60 * 16_000 {
+                try file.write(floats: sentences[index % sentences.count])
+                written += sentences[index % sentences.count].count
+                index += 1
+            }
+        }
+        var runs: [(minutes: Double, run: MeasuredRun)] = []
+        for minutes in [1, longMinutes] {
+            let path = "\(work)/long-\(Int(minutes)).wav"
+            try recording(minutes: minutes, path: path)
+            let run = try runMeasured([selfExecutable(), "transcribe", path, "--quiet", "--jobs", "1", "--format", "json"], stdout: work + "/long.json")
+            runs.append((minutes, run))
+            try? manager.removeItem(atPath: path)
+        }
+        for (minutes, run) in runs {
+            print(String(format: "single recording of %4.0f min, 1 job: %6.1f s wall (RTF %.3f), peak RSS %.0f MB", minutes, run.wall, run.wall / (minutes * 60), run.peakMB))
+        }
+        print(String(format: "peak RSS ratio %.0f min / 1 min: %.2f (flat memory: close to 1)", longMinutes, runs[1].run.peakMB / runs[0].run.peakMB))
     }
 
     private func originalID(_ name: String) -> String {
