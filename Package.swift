@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         // MARK: - Layer 0: C libraries (Debian packages, found with pkg-config)
@@ -36,7 +37,7 @@ let package = Package(
         .target(name: "ESpeakNG", dependencies: ["CEspeakNG"], swiftSettings: swiftSettings),
 
         // MARK: - Layer 2: the pure Swift domain
-        .target(name: "HotlineCore", swiftSettings: swiftSettings),
+        .target(name: "HotlineCore", dependencies: [.product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
 
         // MARK: - Layer 3: engines adapting the wrappers to core protocols
         .target(

@@ -5,6 +5,8 @@
 #include <sphinxbase/err.h>
 #include <sphinxbase/cmd_ln.h>
 #include <sphinxbase/logmath.h>
+#include <sphinxbase/feat.h>
+#include <sphinxbase/cmn.h>
 
 /// A configuration holding PocketSphinx's argument definitions and nothing else set.
 /// `cmd_ln_init` is variadic, which Swift cannot call, so it is wrapped here.

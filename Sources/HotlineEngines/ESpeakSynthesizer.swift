@@ -31,9 +31,11 @@ public actor ESpeakSynthesizer: SpeechSynthesizing {
     }
 
     /// Synthesizes text, handing each block (about 100 ms) to `chunk` as espeak-ng produces it.
+    /// Cancelling the calling task stops synthesis at the next block.
     public func synthesize(_ text: String, voice: VoiceSettings, chunk: @Sendable ([Float]) -> Void) throws {
         try apply(voice)
         try speaker.synthesize(text) { samples in
+            guard !Task.isCancelled else { return false }
             chunk(samples.map { Float($0) / 32_768 })
             return true
         }

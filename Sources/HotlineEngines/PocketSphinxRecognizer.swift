@@ -57,9 +57,11 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
 }
 
 /// A recognizer over one PocketSphinx decoder. Loads the model when made; not thread-safe (one per worker).
-public final class PocketSphinxRecognizer: SpeechRecognizing {
+public final class PocketSphinxRecognizer: StreamingSpeechRecognizing {
     private let decoder: Decoder
     private let standardSearch: String
+    /// The model's initial cepstral mean (`cmninit`), for utterances of a channel not heard before.
+    private let initialMean: [Float]
     /// The configuration it was made with.
     public let configuration: PocketSphinxConfiguration
 
@@ -73,6 +75,7 @@ public final class PocketSphinxRecognizer: SpeechRecognizing {
         }
         decoder = try Decoder(options: configuration.options)
         standardSearch = decoder.activeSearch
+        initialMean = decoder.cepstralMean
     }
 
     /// Samples per second the model expects.
@@ -93,14 +96,62 @@ public final class PocketSphinxRecognizer: SpeechRecognizing {
     /// Decodes a whole utterance with batch cepstral mean normalisation (the front end normalises over the
     /// utterance itself, which is what makes telephone audio recognisable with a wideband model).
     public func recognize(_ samples: [Float], search: RecognitionSearch, alternatives: Int) throws -> Recognition {
+        try select(search)
+        try decoder.startUtterance()
+        try decoder.process(PCM.int16(samples), fullUtterance: true)
+        try decoder.endUtterance()
+        return result(alternatives: alternatives)
+    }
+
+    // MARK: - Streaming
+
+    /// The model's mean for wideband audio; for narrowband, ``telephoneMean`` (when its length fits the model).
+    public func initialAdaptation(narrowband: Bool) -> ChannelAdaptation {
+        let telephone = PocketSphinxRecognizer.telephoneMean
+        return ChannelAdaptation(cepstralMean: narrowband && telephone.count == initialMean.count ? telephone : initialMean)
+    }
+
+    /// A cepstral mean for 8 kHz telephone speech upsampled to 16 kHz, with the en-us model's front end: the
+    /// running mean after live decoding of pocketsphinx-testdata's goforward, numbers, something and cards
+    /// recordings passed through an 8 kHz μ-law channel (not the LibriVox sentences the benchmarks score).
+    /// The model's own `cmninit` (C1 −5.3) is far from phone audio (C1 ≈ +26), which garbles a call's first
+    /// utterances until the running mean catches up.
+    public static let telephoneMean: [Float] = [48.73, 26.16, -41.18, 39.04, -27.92, 1.32, 13.02, -29.53, 19.53, -15.49, 0.82, 9.50, -13.71]
+
+    /// Starts a live utterance; the front end normalises with the channel's running mean.
+    public func beginUtterance(search: RecognitionSearch, adaptation: ChannelAdaptation?) throws {
+        try select(search)
+        // Live decoding numbers frames from the start of the stream: restart it so word times are the utterance's.
+        try decoder.startStream()
+        decoder.cepstralMean = adaptation?.cepstralMean ?? initialMean
+        try decoder.startUtterance()
+    }
+
+    /// Feeds live audio.
+    public func feed(_ samples: [Float]) throws {
+        try decoder.process(PCM.int16(samples))
+    }
+
+    /// The hypothesis so far.
+    public func partialText() -> String {
+        decoder.hypothesis().map { PocketSphinxRecognizer.cleanText($0.text) } ?? ""
+    }
+
+    /// Ends the live utterance.
+    public func endUtterance(alternatives: Int) throws -> (Recognition, ChannelAdaptation) {
+        try decoder.endUtterance()
+        return (result(alternatives: alternatives), ChannelAdaptation(cepstralMean: decoder.cepstralMean))
+    }
+
+    private func select(_ search: RecognitionSearch) throws {
         let name: String = switch search {
         case .standard: standardSearch
         case .named(let name): name
         }
         if decoder.activeSearch != name { try decoder.setActiveSearch(name) }
-        try decoder.startUtterance()
-        try decoder.process(PCM.int16(samples), fullUtterance: true)
-        try decoder.endUtterance()
+    }
+
+    private func result(alternatives: Int) -> Recognition {
         guard let hypothesis = decoder.hypothesis() else { return Recognition(text: "", words: [], confidence: 0) }
         let rate = Double(decoder.framesPerSecond)
         let words = decoder.segments().compactMap { segment -> RecognizedWord? in
@@ -118,7 +169,9 @@ public final class PocketSphinxRecognizer: SpeechRecognizing {
                 RecognitionAlternative(text: PocketSphinxRecognizer.cleanText($0.text), score: Double($0.score - best))
             }
         }
-        return Recognition(text: text, words: words, confidence: hypothesis.probability, alternatives: others)
+        // The hypothesis posterior shrinks with every word, so the utterance's confidence is its words' mean posterior.
+        let confidence = words.isEmpty ? hypothesis.probability : words.reduce(0) { $0 + $1.confidence } / Double(words.count)
+        return Recognition(text: text, words: words, confidence: confidence, alternatives: others)
     }
 
     /// The word as spoken, or `nil` for silence, sentence markers and fillers; `read(2)` becomes `read`.

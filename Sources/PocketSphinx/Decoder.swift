@@ -94,6 +94,11 @@ public final class Decoder {
 
     // MARK: - Utterances
 
+    /// Starts a new stream: frame numbers (and so word times) count from zero again.
+    public func startStream() throws(PocketSphinxError) {
+        try check(ps_start_stream(decoder), "starting a stream")
+    }
+
     /// Starts a new utterance.
     public func startUtterance() throws(PocketSphinxError) {
         try check(ps_start_utt(decoder), "starting an utterance")
@@ -167,6 +172,23 @@ public final class Decoder {
             iterator = ps_seg_next(segment)
         }
         return segments
+    }
+
+    // MARK: - Channel normalisation
+
+    /// The live cepstral mean the front end normalises with (one value per cepstral coefficient).
+    ///
+    /// Live decoding adapts it as audio arrives; it belongs to the audio channel, not to the decoder, so a
+    /// decoder lent to many calls should be given each call's own mean before each utterance.
+    public var cepstralMean: [Float] {
+        get {
+            guard let feat = ps_get_feat(decoder), let cmn = feat.pointee.cmn_struct, let mean = cmn.pointee.cmn_mean else { return [] }
+            return Array(UnsafeBufferPointer(start: mean, count: Int(cmn.pointee.veclen)))
+        }
+        set {
+            guard let feat = ps_get_feat(decoder), let cmn = feat.pointee.cmn_struct, newValue.count == Int(cmn.pointee.veclen) else { return }
+            newValue.withUnsafeBufferPointer { cmn_live_set(cmn, $0.baseAddress) }
+        }
     }
 
     // MARK: - Named searches

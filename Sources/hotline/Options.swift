@@ -102,6 +102,7 @@ struct AudioOptions: ParsableArguments {
 extension SampleEncoding: ExpressibleByArgument {}
 extension ChannelMode: ExpressibleByArgument {}
 extension TranscriptFormat: ExpressibleByArgument {}
+extension UtteranceDecoding: ExpressibleByArgument {}
 
 // MARK: - Input expansion
 

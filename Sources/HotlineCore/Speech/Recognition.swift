@@ -40,7 +40,7 @@ public struct Recognition: Sendable, Equatable {
     public var text: String
     /// Words with times relative to the start of the samples given.
     public var words: [RecognizedWord]
-    /// Posterior probability of the whole hypothesis, 0…1.
+    /// Confidence in the hypothesis, 0…1 (the mean posterior of its words).
     public var confidence: Double
     /// Other readings, best first (empty unless asked for).
     public var alternatives: [RecognitionAlternative]
@@ -78,4 +78,31 @@ extension SpeechRecognizing {
     public func recognize(_ samples: [Float]) throws -> Recognition {
         try recognize(samples, search: .standard, alternatives: 0)
     }
+}
+
+// MARK: - Streaming recognition
+
+/// What a recognizer learns about a caller's channel while listening (the cepstral mean), carried by a call
+/// from one borrowed recognizer to the next so a pooled decoder starts each utterance adapted to that line.
+public struct ChannelAdaptation: Sendable, Equatable {
+    /// The live cepstral mean.
+    public var cepstralMean: [Float]
+
+    /// Makes an adaptation state.
+    public init(cepstralMean: [Float]) { self.cepstralMean = cepstralMean }
+}
+
+/// A recognizer that can also decode an utterance as it is spoken, for partial results and low latency.
+public protocol StreamingSpeechRecognizing: SpeechRecognizing {
+    /// The adaptation to start a channel not heard before with: the model's own for wideband audio, an estimate
+    /// for telephone audio when `narrowband` (a phone line's spectrum is far from the model's training data).
+    func initialAdaptation(narrowband: Bool) -> ChannelAdaptation
+    /// Starts an utterance with a search, adapted to a channel (or to the model's default when `nil`).
+    func beginUtterance(search: RecognitionSearch, adaptation: ChannelAdaptation?) throws
+    /// Feeds the next samples (−1…1) at ``SpeechRecognizing/sampleRate``.
+    func feed(_ samples: [Float]) throws
+    /// The best hypothesis so far (empty when nothing yet).
+    func partialText() -> String
+    /// Ends the utterance: the final result and the channel adaptation to carry to the next one.
+    func endUtterance(alternatives: Int) throws -> (Recognition, ChannelAdaptation)
 }

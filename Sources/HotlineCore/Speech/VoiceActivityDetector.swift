@@ -21,6 +21,8 @@ public enum VoiceActivityEvent: Sendable, Equatable {
     case speechStarted(sample: Int)
     /// An utterance is complete.
     case segment(SpeechSegment)
+    /// The speech announced by the last `speechStarted` was too short to keep (a click or a cough).
+    case speechDiscarded
 }
 
 /// An energy-based endpointer for telephone and wideband audio, fed in chunks of any size.
@@ -100,6 +102,9 @@ public struct VoiceActivityDetector: Sendable {
 
     /// Whether an utterance is open.
     public var isInSpeech: Bool { inSpeech }
+
+    /// Samples of silence kept before speech (the padding), at the detector's rate.
+    public var paddingSamples: Int { paddingFrames * frameLength }
 
     /// The current noise-floor estimate, dBFS.
     public var noiseFloor: Double { floor }
@@ -204,6 +209,8 @@ public struct VoiceActivityDetector: Sendable {
                 samples: Array(utterance[0..<end].joined()),
                 wasSplit: false
             )))
+        } else {
+            events.append(.speechDiscarded)
         }
         // Trailing silence past the padding becomes lead-in for the next utterance.
         preroll = Array(utterance[end...].suffix(paddingFrames))

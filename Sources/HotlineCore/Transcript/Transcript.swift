@@ -14,7 +14,7 @@ public struct Utterance: Sendable, Equatable, Codable {
     public var end: Double
     /// The recognised words, separated by spaces.
     public var text: String
-    /// Posterior probability of the whole utterance, 0…1.
+    /// Confidence in the utterance, 0…1 (mean word posterior).
     public var confidence: Double
     /// Words with times (seconds from the start of the audio) and confidences; fillers are left out.
     public var words: [RecognizedWord]

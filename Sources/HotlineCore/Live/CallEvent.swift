@@ -1,0 +1,78 @@
+// MARK: - Call events
+
+/// How an utterance's final result is decoded.
+public enum UtteranceDecoding: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Decoded as the caller speaks (partials, lowest latency); the final comes from the same pass, normalised
+    /// with the call's running cepstral mean.
+    case live
+    /// Decoded whole once the caller stops, normalised over the utterance itself: identical to offline
+    /// transcription and the most accurate, at a cost after end of speech proportional to the utterance length
+    /// (small with grammars and keyword lists, larger with the general language model).
+    case whole
+}
+
+/// The final result of one caller utterance.
+public struct UtteranceResult: Sendable, Equatable {
+    /// What was said: words with times from the start of the call.
+    public var utterance: Utterance
+    /// Other readings, best first.
+    public var alternatives: [RecognitionAlternative]
+    /// The search it was recognised with.
+    public var search: RecognitionSearch
+    /// How it was decoded.
+    public var decoding: UtteranceDecoding
+    /// Call time the endpointer closed the utterance (last speech plus the end hangover), seconds.
+    public var endpointedAt: Double
+    /// Wall-clock seconds from the endpointer closing the utterance to this result.
+    public var latency: Double
+}
+
+/// What the bot should do after an utterance.
+public struct Reply: Sendable, Equatable {
+    /// Text to speak (empty for none).
+    public var text: String
+    /// The search for the caller's next utterance (`nil` keeps the current one).
+    public var nextSearch: RecognitionSearch?
+    /// End the call once the reply has been produced.
+    public var hangUp: Bool
+
+    /// Makes a reply.
+    public init(text: String, nextSearch: RecognitionSearch? = nil, hangUp: Bool = false) {
+        self.text = text
+        self.nextSearch = nextSearch
+        self.hangUp = hangUp
+    }
+}
+
+/// Decides the bot's reply to a final result (the dialog engine, or a simple rule in tests and simulations).
+public typealias Responder = @Sendable (UtteranceResult) async -> Reply?
+
+/// Everything a call session reports, in order. Times (`at`) are seconds of call audio from the start of the call.
+public enum CallEvent: Sendable, Equatable {
+    /// The caller started speaking (first speech frame).
+    case speechStarted(at: Double)
+    /// The best hypothesis so far while the caller talks (at most every `partialInterval`).
+    case partial(text: String, at: Double)
+    /// An utterance is recognised.
+    case final(UtteranceResult)
+    /// The caller said nothing for `silence` seconds after the bot finished or the caller last spoke.
+    case noInput(at: Double, silence: Double)
+    /// A DTMF digit from the gateway.
+    case dtmf(digit: Character, at: Double)
+    /// The bot begins a prompt; `responseLatency` is the wall time from the endpoint of the utterance that
+    /// prompted it to its first audio, when it answers one.
+    case playbackStarted(id: Int, text: String, at: Double, responseLatency: Double?)
+    /// Prompt audio in the call's format, to send to the caller in order (the gateway paces it).
+    case playbackAudio(id: Int, bytes: [UInt8])
+    /// All of the prompt's audio has been produced; it lasts `duration` seconds.
+    case playbackFinished(id: Int, duration: Double)
+    /// The caller spoke over the prompt: stop playing it now (clear the gateway's buffer).
+    case bargeIn(id: Int, at: Double)
+    /// No recognizer was free and the call's backlog reached its bound: audio from `at` on, `droppedSeconds`
+    /// of it, was not accepted. What was accepted before is still decoded.
+    case overloaded(at: Double, droppedSeconds: Double)
+    /// Something was wrong with input or processing; the call continues.
+    case error(CallError)
+    /// The call is over; nothing follows.
+    case ended(at: Double, reason: String)
+}

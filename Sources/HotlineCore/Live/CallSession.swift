@@ -1,0 +1,566 @@
+import Metrics
+import Synchronization
+
+// MARK: - Configuration
+
+/// How a call listens and speaks. Defaults suit 8 kHz telephone calls.
+public struct CallConfiguration: Sendable, Equatable {
+    /// Endpointing: start and end hangover, minimum and maximum utterance, padding kept around speech.
+    public var voiceActivity = VoiceActivityDetector.Configuration()
+    /// Seconds of caller silence, after the bot finishes speaking or the caller last spoke, that raise
+    /// `noInput` (once until the caller or the bot speaks again). `nil` disables it. Default 8.
+    public var noInputTimeout: Double? = 8
+    /// Minimum seconds of audio between partial results. Default 0.2.
+    public var partialInterval = 0.2
+    /// Alternatives (n-best) in each final. Default 5.
+    public var alternatives = 5
+    /// Seconds of caller audio that may wait for a free recognizer before the call reports `overloaded`
+    /// and stops accepting audio for that utterance. Default 10.
+    public var maximumBacklog = 10.0
+    /// How utterances are decoded with the standard search. Default live.
+    public var decoding: UtteranceDecoding = .live
+    /// How utterances are decoded with each named search (unlisted ones: whole; grammars and keyword lists
+    /// are cheap to decode whole and gain most from it).
+    public var decodingBySearch: [String: UtteranceDecoding] = [:]
+    /// The search for the first utterance. Default the recognizer's standard search.
+    public var initialSearch: RecognitionSearch = .standard
+    /// The bot's voice.
+    public var voice = VoiceSettings()
+    /// Whether the caller speaking stops a prompt. Default true.
+    public var bargeIn = true
+
+    /// Default settings.
+    public init() {}
+
+    /// The decoding used for a search.
+    public func decoding(for search: RecognitionSearch) -> UtteranceDecoding {
+        switch search {
+        case .standard: decoding
+        case .named(let name): decodingBySearch[name] ?? .whole
+        }
+    }
+}
+
+// MARK: - Session
+
+/// One live call: audio chunks in (any size, in the call's format), events out as an `AsyncSequence`.
+///
+/// Feed it with ``receive(audio:)`` (a byte stream) or ``receive(frame:)`` (framed protocols, whole samples per
+/// frame), DTMF with ``receive(dtmf:)``, prompts with ``say(_:)``; it must be running in ``run()`` (one child
+/// task per call in the server). Times in events are seconds of call audio received, so a replayed recording
+/// gives the same timeline at any speed. Caller utterances are found by the voice-activity endpointer and
+/// decoded with a recognizer borrowed from the shared ``RecognizerPool`` for that utterance only.
+public final class CallSession: Sendable {
+    /// The call's identifier (for logs and storage).
+    public let id: String
+    /// The call's audio format.
+    public let format: CallAudioFormat
+    /// The configuration in force.
+    public let configuration: CallConfiguration
+    /// What the call reports, in order; finishes after `ended`.
+    public let events: AsyncStream<CallEvent>
+
+    private let eventSink: AsyncStream<CallEvent>.Continuation
+    private let inputs: AsyncStream<Input>
+    private let inputSink: AsyncStream<Input>.Continuation
+    private let pool: RecognizerPool
+    private let renderer: PromptRenderer?
+    private let responder: Responder?
+    private let shared: Mutex<Shared>
+
+    private static let overloads = Counter(label: "hotline_call_overloads_total")
+    private static let malformed = Counter(label: "hotline_call_malformed_input_total")
+
+    enum Input: Sendable {
+        case audio([UInt8], framed: Bool)
+        case dtmf(Character)
+        case say(String, trigger: ContinuousClock.Instant?, nextSearch: RecognitionSearch?, hangUp: Bool)
+        case search(RecognitionSearch)
+        case playbackProduced(id: Int, duration: Double)
+        case hangUp(String)
+    }
+
+    /// State shared between the session loop and its decoding and playback tasks.
+    struct Shared {
+        var adaptation: ChannelAdaptation?
+        var backlogSamples = 0
+        var activePlayback: Int?
+    }
+
+    /// Makes a session. Throws when the format is not a telephone format.
+    public init(
+        id: String, format: CallAudioFormat, configuration: CallConfiguration = CallConfiguration(),
+        pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: Responder? = nil
+    ) throws(CallError) {
+        try format.validate()
+        self.id = id
+        self.format = format
+        self.configuration = configuration
+        self.pool = pool
+        self.renderer = renderer
+        self.responder = responder
+        (events, eventSink) = AsyncStream.makeStream(of: CallEvent.self)
+        (inputs, inputSink) = AsyncStream.makeStream(of: Input.self)
+        shared = Mutex(Shared())
+    }
+
+    // MARK: - Input
+
+    /// Caller audio as a byte stream: chunks of any size, even splitting a 16-bit sample.
+    public func receive(audio bytes: [UInt8]) { inputSink.yield(.audio(bytes, framed: false)) }
+
+    /// One frame of caller audio from a framed protocol: it must hold whole samples, or it is rejected with an error event.
+    public func receive(frame bytes: [UInt8]) { inputSink.yield(.audio(bytes, framed: true)) }
+
+    /// A DTMF digit.
+    public func receive(dtmf digit: Character) { inputSink.yield(.dtmf(digit)) }
+
+    /// Speaks a prompt to the caller.
+    public func say(_ text: String) { inputSink.yield(.say(text, trigger: nil, nextSearch: nil, hangUp: false)) }
+
+    /// Recognises the caller's next utterances with this search.
+    public func use(search: RecognitionSearch) { inputSink.yield(.search(search)) }
+
+    /// Ends the call: pending utterances are still decoded, then `ended` is reported.
+    public func hangUp(reason: String = "hangup") { inputSink.yield(.hangUp(reason)) }
+
+    // MARK: - Run
+
+    /// Processes the call until it is hung up, then reports `ended` and finishes ``events``.
+    public func run() async {
+        var loop = Loop(session: self)
+        await withDiscardingTaskGroup { group in
+            for await input in inputs {
+                if loop.handle(input, group: &group) { break }
+            }
+            inputSink.finish()
+            loop.finish(group: &group)
+        }
+        eventSink.yield(.ended(at: loop.callTime, reason: loop.endReason))
+        eventSink.finish()
+    }
+
+    fileprivate func emit(_ event: CallEvent) { eventSink.yield(event) }
+
+    // MARK: - The session loop's state
+
+    /// State owned by ``run()``: endpointing, the utterance being heard, playback and timers.
+    private struct Loop {
+        let session: CallSession
+        let recognizerRate = 16_000
+        var detector: VoiceActivityDetector
+        var resampler: Resampler
+        var leftover: [UInt8] = []
+        var samplesReceived = 0  // at the call's rate
+        var samples16k = 0  // resampled samples seen by the detector
+        var recent: [Float] = []  // last second at 16 kHz, for the audio before speech started
+        var recentStart = 0
+        var search: RecognitionSearch
+        var utterance: Utterance?
+        var lastActivity = 0.0  // call time the caller last spoke or the bot last finished
+        var noInputReported = false
+        var playback: (id: Int, start: Double, end: Double?)?
+        var nextPlayback = 0
+        var endReason = "hangup"
+        var pendingHangUp = false
+
+        /// The utterance being fed to a live decoder.
+        struct Utterance {
+            let continuation: AsyncStream<[Float]>.Continuation
+            var block: [Float] = []
+            var overloaded = false
+            var droppedSamples = 0
+        }
+
+        init(session: CallSession) {
+            self.session = session
+            detector = VoiceActivityDetector(sampleRate: recognizerRate, configuration: session.configuration.voiceActivity)
+            resampler = Resampler(from: session.format.sampleRate, to: recognizerRate)
+            search = session.configuration.initialSearch
+        }
+
+        var callTime: Double { Double(samplesReceived) / Double(session.format.sampleRate) }
+
+        /// Handles one input; returns true when the call is over.
+        mutating func handle(_ input: Input, group: inout DiscardingTaskGroup) -> Bool {
+            switch input {
+            case .audio(let bytes, let framed):
+                accept(bytes, framed: framed, group: &group)
+            case .dtmf(let digit):
+                session.emit(.dtmf(digit: digit, at: callTime))
+                lastActivity = callTime
+                noInputReported = false
+            case .say(let text, let trigger, let nextSearch, let hangUp):
+                if let nextSearch { search = nextSearch }
+                if !text.isEmpty { startPlayback(text, trigger: trigger, group: &group) }
+                if hangUp {
+                    endReason = "bot ended the call"
+                    pendingHangUp = true
+                    return text.isEmpty
+                }
+            case .search(let newSearch):
+                search = newSearch
+            case .playbackProduced(let id, let duration):
+                if playback?.id == id, let start = playback?.start {
+                    playback?.end = start + duration
+                    session.emit(.playbackFinished(id: id, duration: duration))
+                }
+                if pendingHangUp { return true }
+            case .hangUp(let reason):
+                endReason = reason
+                return true
+            }
+            return false
+        }
+
+        // MARK: Audio
+
+        mutating func accept(_ bytes: [UInt8], framed: Bool, group: inout DiscardingTaskGroup) {
+            let width = session.format.bytesPerSample
+            var data: [UInt8]
+            if framed {
+                guard bytes.count % width == 0 else {
+                    CallSession.malformed.increment()
+                    session.emit(.error(.malformedFrame(
+                        "\(bytes.count) bytes is not a whole number of \(width)-byte \(session.format) samples; frame dropped at \(callTime) s")))
+                    return
+                }
+                data = bytes
+            } else {
+                data = leftover + bytes
+                let whole = data.count - data.count % width
+                leftover = Array(data[whole...])
+                data.removeSubrange(whole...)
+            }
+            guard !data.isEmpty else { return }
+            samplesReceived += data.count / width
+            let audio = resampler.process(session.format.decode(data))
+            process16k(audio, group: &group)
+        }
+
+        mutating func process16k(_ audio: [Float], group: inout DiscardingTaskGroup) {
+            // Keep the last second for the audio just before speech was detected.
+            recent.append(contentsOf: audio)
+            if recent.count > 2 * recognizerRate {
+                let drop = recent.count - recognizerRate
+                recent.removeFirst(drop)
+                recentStart += drop
+            }
+            let events = detector.process(audio)
+            samples16k += audio.count
+            // Audio reaches an open live utterance before the detector's verdict on it.
+            if utterance != nil { feedUtterance(audio) }
+            for event in events { handle(event, group: &group) }
+            checkNoInput()
+        }
+
+        mutating func handle(_ event: VoiceActivityEvent, group: inout DiscardingTaskGroup) {
+            switch event {
+            case .speechStarted(let sample):
+                let at = Double(sample) / Double(recognizerRate)
+                session.emit(.speechStarted(at: at))
+                lastActivity = at
+                noInputReported = false
+                bargeIn(at: at)
+                if session.configuration.decoding(for: search) == .live {
+                    let start = max(recentStart, sample - detector.paddingSamples)
+                    openUtterance(startSample: start, group: &group)
+                    // Everything from the start of the padding up to now.
+                    let end = recentStart + recent.count
+                    if start < end { feedUtterance(Array(recent[(start - recentStart)...])) }
+                }
+            case .segment(let segment):
+                lastActivity = callTime
+                if utterance != nil {
+                    // Live: the decoder has heard everything up to now; a split utterance goes on in a new one.
+                    closeUtterance()
+                    if segment.wasSplit { openUtterance(startSample: samples16k, group: &group) }
+                } else {
+                    decodeWhole(segment, endpointed: .now, group: &group)
+                }
+            case .speechDiscarded:
+                if let open = utterance {
+                    open.continuation.yield([])  // an empty block marks the utterance as discarded
+                    open.continuation.finish()
+                    utterance = nil
+                }
+            }
+        }
+
+        // MARK: Live utterances
+
+        mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
+            let (stream, continuation) = AsyncStream.makeStream(of: [Float].self)
+            utterance = Utterance(continuation: continuation)
+            let session = self.session
+            let search = self.search
+            let offset = Double(startSample) / Double(recognizerRate)
+            let configuration = session.configuration
+            group.addTask {
+                await session.decodeLive(stream, search: search, offset: offset, configuration: configuration)
+            }
+        }
+
+        mutating func feedUtterance(_ audio: [Float]) {
+            guard var open = utterance else { return }
+            open.block.append(contentsOf: audio)
+            let blockSize = recognizerRate / 50  // 20 ms: the decoder sees the same blocks whatever the chunking
+            while open.block.count >= blockSize {
+                let block = Array(open.block.prefix(blockSize))
+                open.block.removeFirst(blockSize)
+                send(block, to: &open)
+            }
+            utterance = open
+        }
+
+        /// The backlog bound in samples.
+        var backlogLimit: Int {
+            let seconds = session.configuration.maximumBacklog
+            return seconds.isFinite ? Int(max(0, seconds) * Double(recognizerRate)) : Int.max / 2
+        }
+
+        mutating func send(_ block: [Float], to open: inout Utterance) {
+            let limit = backlogLimit
+            let backlog = session.shared.withLock { $0.backlogSamples }
+            if open.overloaded || backlog + block.count > limit {
+                if !open.overloaded {
+                    open.overloaded = true
+                    CallSession.overloads.increment()
+                }
+                open.droppedSamples += block.count
+                return
+            }
+            session.shared.withLock { $0.backlogSamples += block.count }
+            open.continuation.yield(block)
+        }
+
+        mutating func closeUtterance() {
+            guard var open = utterance else { return }
+            if !open.block.isEmpty {
+                let block = open.block
+                open.block.removeAll()
+                send(block, to: &open)
+            }
+            if open.overloaded {
+                let dropped = Double(open.droppedSamples) / Double(recognizerRate)
+                session.emit(.overloaded(at: callTime - dropped, droppedSeconds: dropped))
+            }
+            open.continuation.finish()
+            utterance = nil
+        }
+
+        // MARK: Whole utterances
+
+        mutating func decodeWhole(_ segment: SpeechSegment, endpointed: ContinuousClock.Instant, group: inout DiscardingTaskGroup) {
+            let limit = backlogLimit
+            let accepted = session.shared.withLock { shared -> Bool in
+                // One utterance is always accepted when nothing waits, however long it is.
+                guard shared.backlogSamples == 0 || shared.backlogSamples + segment.samples.count <= limit else { return false }
+                shared.backlogSamples += segment.samples.count
+                return true
+            }
+            guard accepted else {
+                CallSession.overloads.increment()
+                let seconds = Double(segment.samples.count) / Double(recognizerRate)
+                session.emit(.overloaded(at: Double(segment.startSample) / Double(recognizerRate), droppedSeconds: seconds))
+                return
+            }
+            let session = self.session
+            let search = self.search
+            let configuration = session.configuration
+            let at = callTime
+            group.addTask {
+                await session.decodeWhole(segment, search: search, endpointedAt: at, endpointed: endpointed, configuration: configuration)
+            }
+        }
+
+        // MARK: Playback
+
+        mutating func startPlayback(_ text: String, trigger: ContinuousClock.Instant?, group: inout DiscardingTaskGroup) {
+            guard let renderer = session.renderer else { return }
+            nextPlayback += 1
+            let id = nextPlayback
+            let start = max(callTime, playback?.end ?? callTime)
+            playback = (id, start, nil)
+            session.shared.withLock { $0.activePlayback = id }
+            noInputReported = false
+            let session = self.session
+            let voice = session.configuration.voice
+            let format = session.format
+            group.addTask {
+                await session.play(text, id: id, at: start, trigger: trigger, voice: voice, format: format, renderer: renderer)
+            }
+        }
+
+        mutating func bargeIn(at time: Double) {
+            guard session.configuration.bargeIn, let current = playback else { return }
+            if let end = current.end, end <= time { return }
+            session.shared.withLock { if $0.activePlayback == current.id { $0.activePlayback = nil } }
+            session.emit(.bargeIn(id: current.id, at: time))
+            playback = nil
+        }
+
+        mutating func checkNoInput() {
+            guard let timeout = session.configuration.noInputTimeout, !noInputReported, !detector.isInSpeech, utterance == nil else { return }
+            var since = lastActivity
+            if let current = playback {
+                guard let end = current.end else { return }  // still producing the prompt
+                since = max(since, end)
+            }
+            if callTime - since >= timeout {
+                noInputReported = true
+                session.emit(.noInput(at: callTime, silence: callTime - since))
+            }
+        }
+
+        // MARK: End
+
+        mutating func finish(group: inout DiscardingTaskGroup) {
+            if !leftover.isEmpty {
+                session.emit(.error(.malformedFrame("the L16 stream ended with \(leftover.count) byte(s) of a partial sample")))
+            }
+            // Close the utterance in progress so what was said before hang-up is decoded.
+            let tail = resampler.flush()
+            for event in detector.process(tail) + detector.flush() {
+                if case .speechStarted = event { continue }
+                if case .segment(let segment) = event, utterance == nil, session.configuration.decoding(for: search) == .live {
+                    decodeWhole(segment, endpointed: .now, group: &group)
+                    continue
+                }
+                handle(event, group: &group)
+            }
+            closeUtterance()
+            session.shared.withLock { $0.activePlayback = nil }
+        }
+    }
+
+    // MARK: - Decoding tasks
+
+    private func decodeLive(_ stream: AsyncStream<[Float]>, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
+        let lease: RecognizerPool.Lease
+        do {
+            lease = try await pool.borrow()
+        } catch {
+            for await block in stream { shared.withLock { $0.backlogSamples -= block.count } }
+            return
+        }
+        let narrowband = format.isNarrowband
+        let adaptation = shared.withLock { $0.adaptation }
+        let partialEvery = Int(configuration.partialInterval * 16_000)
+        var fed = 0
+        var sinceP = 0
+        var lastPartial = ""
+        var discarded = false
+        do {
+            try await lease.run { recognizer in
+                try recognizer.beginUtterance(search: search, adaptation: adaptation ?? recognizer.initialAdaptation(narrowband: narrowband))
+            }
+            for await block in stream {
+                if block.isEmpty {
+                    discarded = true
+                    continue
+                }
+                shared.withLock { $0.backlogSamples -= block.count }
+                fed += block.count
+                sinceP += block.count
+                let wantPartial = sinceP >= partialEvery
+                if wantPartial { sinceP = 0 }
+                let partial = try await lease.run { recognizer -> String? in
+                    try recognizer.feed(block)
+                    return wantPartial ? recognizer.partialText() : nil
+                }
+                if let partial, !partial.isEmpty, partial != lastPartial {
+                    lastPartial = partial
+                    emit(.partial(text: partial, at: offset + Double(fed) / 16_000))
+                }
+            }
+            let endpointed = ContinuousClock.now
+            let alternatives = configuration.alternatives
+            let (recognition, newAdaptation) = try await lease.run { try $0.endUtterance(alternatives: alternatives) }
+            lease.release()
+            if discarded { return }
+            shared.withLock { $0.adaptation = newAdaptation }
+            await finish(recognition, search: search, decoding: .live, offset: offset, endpointedAt: offset + Double(fed) / 16_000, endpointed: endpointed)
+        } catch {
+            lease.release()
+            for await block in stream where !block.isEmpty { shared.withLock { $0.backlogSamples -= block.count } }
+            emit(.error(.recognition(String(describing: error))))
+        }
+    }
+
+    private func decodeWhole(
+        _ segment: SpeechSegment, search: RecognitionSearch, endpointedAt: Double, endpointed: ContinuousClock.Instant, configuration: CallConfiguration
+    ) async {
+        defer { shared.withLock { $0.backlogSamples -= segment.samples.count } }
+        do {
+            let lease = try await pool.borrow()
+            let alternatives = configuration.alternatives
+            let samples = segment.samples
+            let recognition: Recognition
+            do {
+                recognition = try await lease.run { try $0.recognize(samples, search: search, alternatives: alternatives) }
+            } catch {
+                lease.release()
+                throw error
+            }
+            lease.release()
+            await finish(recognition, search: search, decoding: .whole, offset: Double(segment.startSample) / 16_000, endpointedAt: endpointedAt, endpointed: endpointed)
+        } catch is CancellationError {
+            return
+        } catch {
+            emit(.error(.recognition(String(describing: error))))
+        }
+    }
+
+    /// Reports a final result and asks the responder for a reply.
+    private func finish(
+        _ recognition: Recognition, search: RecognitionSearch, decoding: UtteranceDecoding, offset: Double, endpointedAt: Double,
+        endpointed: ContinuousClock.Instant
+    ) async {
+        guard !recognition.text.isEmpty else { return }
+        let words = recognition.words.map {
+            RecognizedWord(word: $0.word, start: rounded(offset + $0.start), end: rounded(offset + $0.end), confidence: rounded($0.confidence))
+        }
+        let utterance = Utterance(
+            channel: 0, speaker: "caller", start: words.first?.start ?? rounded(offset), end: words.last?.end ?? rounded(endpointedAt),
+            text: recognition.text, confidence: rounded(recognition.confidence), words: words
+        )
+        let result = UtteranceResult(
+            utterance: utterance, alternatives: recognition.alternatives, search: search, decoding: decoding,
+            endpointedAt: rounded(endpointedAt), latency: (ContinuousClock.now - endpointed).seconds
+        )
+        emit(.final(result))
+        if let responder, let reply = await responder(result) {
+            inputSink.yield(.say(reply.text, trigger: endpointed, nextSearch: reply.nextSearch, hangUp: reply.hangUp))
+        }
+    }
+
+    // MARK: - Playback task
+
+    private func play(
+        _ text: String, id: Int, at start: Double, trigger: ContinuousClock.Instant?, voice: VoiceSettings, format: CallAudioFormat,
+        renderer: PromptRenderer
+    ) async {
+        let produced = Mutex((bytes: 0, started: false))
+        let sampleRate = Double(format.sampleRate)
+        let width = format.bytesPerSample
+        do {
+            try await renderer.render(text, voice: voice, format: format) { [self] bytes in
+                // A barge-in stops the prompt: later chunks are dropped.
+                guard shared.withLock({ $0.activePlayback == id }) else { return }
+                let first = produced.withLock { state -> Bool in
+                    defer { state.bytes += bytes.count; state.started = true }
+                    return !state.started
+                }
+                if first {
+                    emit(.playbackStarted(id: id, text: text, at: start, responseLatency: trigger.map { (ContinuousClock.now - $0).seconds }))
+                }
+                emit(.playbackAudio(id: id, bytes: bytes))
+            }
+        } catch {
+            emit(.error(.synthesis("\(error) (prompt \"\(text.prefix(60))\")")))
+        }
+        let bytes = produced.withLock { $0.bytes }
+        inputSink.yield(.playbackProduced(id: id, duration: Double(bytes / width) / sampleRate))
+    }
+}

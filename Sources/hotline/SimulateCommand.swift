@@ -1,0 +1,220 @@
+import ArgumentParser
+import Foundation
+import HotlineCore
+import HotlineEngines
+import SndFile
+import Synchronization
+
+// MARK: - hotline simulate
+
+/// Call leg formats the simulator can put a recording through.
+enum LegFormat: String, CaseIterable, ExpressibleByArgument {
+    case mulaw, alaw, l16, l16wide = "l16-16k"
+
+    var format: CallAudioFormat {
+        switch self {
+        case .mulaw: .muLaw8k
+        case .alaw: .aLaw8k
+        case .l16: .linear8k
+        case .l16wide: .linear16k
+        }
+    }
+}
+
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Play a recording into a live call session and print the call's timeline.",
+        discussion: """
+            The recording is converted to the call leg's format (--leg) and fed in 20 ms chunks at real-time pace \
+            (or as fast as possible with --fast; the timeline is the same). The bot greets the caller, and answers \
+            each utterance with --reply ({text} is replaced by what it heard). Caller speech over a prompt stops \
+            it (barge-in). --output writes the whole call as a stereo WAV: the caller left, the bot right.
+            """
+    )
+
+    @Argument(help: "The caller's side of the call: any audio file libsndfile reads (mixed to mono).")
+    var recording: String
+
+    @Flag(help: "Feed audio as fast as possible instead of in real time.")
+    var fast = false
+
+    @Option(help: "Call leg format: mulaw, alaw, l16 (8 kHz) or l16-16k.")
+    var leg: LegFormat = .mulaw
+
+    @Option(help: "The bot's first prompt (empty for none).")
+    var greeting = "Thank you for calling. How can I help you today?"
+
+    @Option(help: "The bot's answer to each utterance; {text} is replaced by what it heard (empty for none).")
+    var reply = "You said {text}."
+
+    @Option(help: "How the standard search decodes finals: live (partials, lowest latency) or whole (most accurate).")
+    var decoding: UtteranceDecoding = .live
+
+    @Option(name: .shortAndLong, help: "Write the call (caller left, bot right) to this WAV file.")
+    var output: String?
+
+    @Option(help: "Seconds of silence after the recording, so the bot can answer the last utterance.")
+    var tail = 3.0
+
+    @Option(help: "Use this channel of a multi-channel recording (0 is the first) instead of mixing them.")
+    var channel: Int?
+
+    @Flag(help: "Print partial results too.")
+    var partials = false
+
+    @Option(help: "Voice for the bot.")
+    var voice = VoiceSettings().voice
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var audio: AudioOptions
+
+    func run() async throws {
+        let reader: any AudioReading
+        do {
+            reader = try SndFileAudioDecoder().open(audio.input(for: recording))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let format = leg.format
+        var resampler = Resampler(from: reader.info.sampleRate, to: format.sampleRate)
+        var callerAudio: [Float] = []
+        while let block = try reader.readBlock(maxFrames: 65_536) {
+            let mono: [Float]
+            if let channel {
+                guard channel >= 0, channel < block.count else { throw ValidationError("--channel \(channel): the recording has \(block.count) channel(s)") }
+                mono = block[channel]
+            } else {
+                mono = block.count == 1 ? block[0] : zip(block[0], block[1]).map { ($0 + $1) / 2 }
+            }
+            callerAudio += resampler.process(mono)
+        }
+        callerAudio += resampler.flush()
+        callerAudio += [Float](repeating: 0, count: Int(max(0, tail) * Double(format.sampleRate)))
+        let bytes = format.encode(callerAudio)
+
+        let configuration = model.configuration
+        let pool = try RecognizerPool(size: 1) { try PocketSphinxRecognizer(configuration: configuration) }
+        let renderer = PromptRenderer(synthesizer: try ESpeakSynthesizer.shared())
+        var callConfiguration = CallConfiguration()
+        callConfiguration.decoding = decoding
+        callConfiguration.voice.voice = voice
+        // Fed faster than real time, audio waits for the decoder by design: no backlog bound.
+        if fast { callConfiguration.maximumBacklog = .infinity }
+        if model.grammar != nil || model.keywords != nil { callConfiguration.decoding = .whole }
+        let template = reply
+        let responder: Responder? = template.isEmpty ? nil : { @Sendable result in
+            Reply(text: template.replacingOccurrences(of: "{text}", with: result.utterance.text))
+        }
+        let session = try CallSession(
+            id: "simulated", format: format, configuration: callConfiguration, pool: pool, renderer: renderer, responder: responder
+        )
+        let botTrack = BotTrack(rate: format.sampleRate, format: format)
+        print("call: \(recording) as \(format), \(String(format: "%.1f", Double(callerAudio.count) / Double(format.sampleRate))) s, \(fast ? "fast" : "real time")")
+        let showPartials = partials
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await session.run() }
+            group.addTask {
+                for await event in session.events {
+                    botTrack.record(event)
+                    if let line = Self.describe(event, partials: showPartials) { print(line) }
+                }
+            }
+            if !greeting.isEmpty { session.say(greeting) }
+            let chunk = format.bytes(forSeconds: 0.02)
+            let clock = ContinuousClock()
+            let start = clock.now
+            var offset = 0
+            var index = 0
+            while offset < bytes.count {
+                session.receive(audio: Array(bytes[offset..<min(offset + chunk, bytes.count)]))
+                offset += chunk
+                index += 1
+                if !fast { try? await clock.sleep(until: start + .milliseconds(20 * index)) }
+            }
+            session.hangUp(reason: "recording ended")
+        }
+        if let output {
+            let bot = botTrack.samples(length: callerAudio.count)
+            var interleaved = [Float](repeating: 0, count: callerAudio.count * 2)
+            for i in 0..<callerAudio.count {
+                interleaved[2 * i] = callerAudio[i]
+                interleaved[2 * i + 1] = bot[i]
+            }
+            try SoundFile(writingPath: output, format: .wav16, sampleRate: format.sampleRate, channels: 2).write(floats: interleaved)
+            print("wrote \(output) (caller left, bot right)")
+        }
+    }
+
+    static func describe(_ event: CallEvent, partials: Bool) -> String? {
+        func stamp(_ time: Double) -> String { String(format: "[%7.3f]", time) }
+        switch event {
+        case .speechStarted(let at): return "\(stamp(at)) caller  speech started"
+        case .partial(let text, let at): return partials ? "\(stamp(at)) caller  … \(text)" : nil
+        case .final(let result):
+            return "\(stamp(result.endpointedAt)) caller  \"\(result.utterance.text)\"  (confidence \(String(format: "%.2f", result.utterance.confidence)), "
+                + "\(result.decoding.rawValue), \(String(format: "%.0f", result.latency * 1000)) ms after endpoint; spoke \(result.utterance.start)–\(result.utterance.end) s)"
+        case .noInput(let at, let silence): return "\(stamp(at)) caller  no input for \(String(format: "%.1f", silence)) s"
+        case .dtmf(let digit, let at): return "\(stamp(at)) caller  DTMF \(digit)"
+        case .playbackStarted(let id, let text, let at, let latency):
+            let reaction = latency.map { String(format: ", first audio %.0f ms after endpoint", $0 * 1000) } ?? ""
+            return "\(stamp(at)) bot     ▶ prompt \(id): \"\(text)\"\(reaction)"
+        case .playbackAudio: return nil
+        case .playbackFinished(let id, let duration): return "          bot     prompt \(id) is \(String(format: "%.2f", duration)) s long"
+        case .bargeIn(let id, let at): return "\(stamp(at)) bot     ■ barge-in: prompt \(id) stopped"
+        case .overloaded(let at, let dropped): return "\(stamp(at)) call    overloaded: \(String(format: "%.1f", dropped)) s of audio not accepted"
+        case .error(let error): return "          call    error: \(error)"
+        case .ended(let at, let reason): return "\(stamp(at)) call    ended (\(reason))"
+        }
+    }
+}
+
+/// The bot's side of a call laid on the call's timeline, cut where the caller barged in.
+final class BotTrack: Sendable {
+    private struct State {
+        var samples: [Float] = []
+        var cursor: [Int: Int] = [:]  // prompt id → next sample index
+    }
+
+    private let rate: Int
+    private let format: CallAudioFormat
+    private let state = Mutex(State())
+
+    init(rate: Int, format: CallAudioFormat) {
+        self.rate = rate
+        self.format = format
+    }
+
+    func record(_ event: CallEvent) {
+        state.withLock { state in
+            switch event {
+            case .playbackStarted(let id, _, let at, _):
+                state.cursor[id] = Int(at * Double(rate))
+            case .playbackAudio(let id, let bytes):
+                guard let position = state.cursor[id] else { return }
+                let samples = format.decode(bytes)
+                if state.samples.count < position + samples.count {
+                    state.samples += [Float](repeating: 0, count: position + samples.count - state.samples.count)
+                }
+                for (i, sample) in samples.enumerated() { state.samples[position + i] = sample }
+                state.cursor[id] = position + samples.count
+            case .bargeIn(let id, let at):
+                // Silence the rest of the prompt from the barge-in on.
+                let cut = Int(at * Double(rate))
+                if let end = state.cursor[id], cut < end, cut < state.samples.count {
+                    for i in cut..<min(end, state.samples.count) { state.samples[i] = 0 }
+                }
+                state.cursor[id] = nil
+            default:
+                break
+            }
+        }
+    }
+
+    func samples(length: Int) -> [Float] {
+        state.withLock { state in
+            Array(state.samples.prefix(length)) + [Float](repeating: 0, count: max(0, length - state.samples.count))
+        }
+    }
+}
