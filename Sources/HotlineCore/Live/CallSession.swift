@@ -232,10 +232,15 @@ public final class CallSession: Sendable {
                 leftover = Array(data[whole...])
                 data.removeSubrange(whole...)
             }
-            guard !data.isEmpty else { return }
-            samplesReceived += data.count / width
-            let audio = resampler.process(session.format.decode(data))
-            process16k(audio, group: &group)
+            // Work in steps of at most 20 ms so timers and events keep their times whatever the chunk size.
+            let step = session.format.bytes(forSeconds: 0.02)
+            var offset = 0
+            while offset < data.count {
+                let piece = data[offset..<min(offset + step, data.count)]
+                offset += step
+                samplesReceived += piece.count / width
+                process16k(resampler.process(session.format.decode(piece)), group: &group)
+            }
         }
 
         mutating func process16k(_ audio: [Float], group: inout DiscardingTaskGroup) {
