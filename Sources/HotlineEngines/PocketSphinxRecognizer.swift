@@ -24,15 +24,18 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
     /// Any other PocketSphinx options, as flag/value pairs (`["-beam", "1e-60"]`); they override the defaults.
     public var extraOptions: [String] = []
 
-    /// Front-end settings Hotline changes from PocketSphinx's defaults.
+    /// Decoder settings Hotline changes from PocketSphinx's defaults.
     ///
-    /// Hotline finds utterances with its own voice activity detector and decodes each whole, so the decoder's
-    /// silence removal (`-remove_silence`) only shifts word times, and its spectral noise subtraction
-    /// (`-remove_noise`) keeps a noise estimate from one utterance to the next: a decoder shared through a
-    /// pool would carry one call's noise into another, and results would depend on what the decoder decoded
-    /// before. Both off: times are exact, results reproducible; measured WER on the LibriVox sentences is
-    /// unchanged (28.2%) and through an 8 kHz μ-law channel better (49.3% → 42.3%).
-    public static let frontEndDefaults: [(String, String)] = [("-remove_silence", "no"), ("-remove_noise", "no")]
+    /// - `-remove_silence no`, `-remove_noise no`: Hotline finds utterances with its own voice activity detector,
+    ///   so the decoder's silence removal only shifts word times, and its spectral noise subtraction keeps a noise
+    ///   estimate from one utterance to the next: a pooled decoder would carry one call's noise into another and
+    ///   results would depend on history. Off, times are exact and results reproducible; LibriVox WER unchanged
+    ///   (28.2%), through an 8 kHz μ-law channel better (49.3% → 42.3%).
+    /// - `-fwdflat no`: the second (flat-lexicon) pass costs about 100 ms after every live utterance (end of speech
+    ///   to final: 138 → 34 ms) and measured here it hurts telephone audio: whole-utterance WER through an 8 kHz
+    ///   μ-law channel 42.3% → 26.8% on the LibriVox sentences and 40.6% → 31.2% on the cards, goforward and
+    ///   numbers recordings; on wideband audio 28.2% → 29.6% (one word) and 15.6% → 15.6%.
+    public static let decoderDefaults: [(String, String)] = [("-remove_silence", "no"), ("-remove_noise", "no"), ("-fwdflat", "no")]
 
     /// Default settings: the general en-us language model.
     public init() {}
@@ -52,7 +55,7 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
         var iterator = extraOptions.makeIterator()
         while let flag = iterator.next(), let value = iterator.next() { extra.append((flag, value)) }
         let overridden = Set(extra.map(\.0))
-        return options + Self.frontEndDefaults.filter { !overridden.contains($0.0) } + extra
+        return options + Self.decoderDefaults.filter { !overridden.contains($0.0) } + extra
     }
 }
 

@@ -67,6 +67,9 @@ struct AudioOptions: ParsableArguments {
     @Option(help: "Labels of the channels of a multi-channel recording, comma-separated.")
     var speakers: String = "caller,agent"
 
+    @Option(help: "whole: decode each utterance whole (most accurate); live: as a live call does, adapting to the channel.")
+    var decoding: UtteranceDecoding = .whole
+
     func validate() throws {
         if let rate, rate <= 0 || rate > 384_000 { throw ValidationError("--rate must be between 1 and 384000 Hz") }
         if rawChannels < 1 || rawChannels > 16 { throw ValidationError("--raw-channels must be between 1 and 16") }
@@ -94,6 +97,7 @@ struct AudioOptions: ParsableArguments {
     func transcriptionOptions() -> TranscriptionOptions {
         var options = TranscriptionOptions()
         options.channelMode = channels
+        options.decoding = decoding
         options.channelLabels = speakers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         return options
     }

@@ -20,6 +20,9 @@ public struct TranscriptionOptions: Sendable, Equatable {
     public var search: RecognitionSearch = .standard
     /// Frames read per block (memory per channel is a few of these plus the longest utterance). Default 16 384.
     public var blockFrames = 16_384
+    /// Whole-utterance decoding (default, most accurate) or live decoding as a call would do it, with the
+    /// channel's cepstral mean carried from one utterance to the next (needs a streaming recognizer).
+    public var decoding: UtteranceDecoding = .whole
 
     /// Default settings.
     public init() {}
@@ -71,9 +74,24 @@ public final class Transcriber {
         var utterances: [Utterance] = []
         var framesRead = 0
         func decode(_ events: [VoiceActivityEvent], lane: Lane) throws {
+            let lane = lanes[lane.channel]
             for case .segment(let segment) in events {
                 let offset = Double(segment.startSample) / Double(targetRate)
-                let result = try recognizer.recognize(segment.samples, search: options.search, alternatives: 0)
+                let result: Recognition
+                if options.decoding == .live, let streaming = recognizer as? any StreamingSpeechRecognizing {
+                    let adaptation = lanes[lane.channel].adaptation ?? streaming.initialAdaptation(narrowband: info.sampleRate <= 8_000)
+                    try streaming.beginUtterance(search: options.search, adaptation: adaptation)
+                    var index = 0
+                    while index < segment.samples.count {
+                        try streaming.feed(Array(segment.samples[index..<min(index + 320, segment.samples.count)]))
+                        index += 320
+                    }
+                    let (recognition, next) = try streaming.endUtterance(alternatives: 0)
+                    lanes[lane.channel].adaptation = next
+                    result = recognition
+                } else {
+                    result = try recognizer.recognize(segment.samples, search: options.search, alternatives: 0)
+                }
                 guard !result.text.isEmpty else { continue }
                 let words = result.words.map {
                     RecognizedWord(word: $0.word, start: rounded(offset + $0.start), end: rounded(offset + $0.end), confidence: rounded($0.confidence))
@@ -123,6 +141,7 @@ public final class Transcriber {
         let speaker: String
         var resampler: Resampler
         var detector: VoiceActivityDetector
+        var adaptation: ChannelAdaptation? = nil
     }
 
     static func mix(_ channels: [[Float]]) -> [Float] {
