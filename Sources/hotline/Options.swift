@@ -84,12 +84,17 @@ struct AudioOptions: ParsableArguments {
 
     /// The input for a path: headerless when `--encoding` is given or the extension says so.
     func input(for path: String) -> AudioInput {
+        AudioOptions.input(for: path, encoding: encoding, rate: rate, channels: rawChannels)
+    }
+
+    /// The input for a path, given what the command line says of headerless audio.
+    static func input(for path: String, encoding: SampleEncoding?, rate: Int?, channels: Int) -> AudioInput {
         let ext = (path as NSString).pathExtension.lowercased()
         if let encoding {
-            return .raw(path: path, encoding: encoding, sampleRate: rate ?? 16_000, channels: rawChannels)
+            return .raw(path: path, encoding: encoding, sampleRate: rate ?? 16_000, channels: channels)
         }
-        if let (encoding, impliedRate) = AudioOptions.rawExtensions[ext] {
-            return .raw(path: path, encoding: encoding, sampleRate: rate ?? impliedRate ?? 16_000, channels: rawChannels)
+        if let (encoding, impliedRate) = rawExtensions[ext] {
+            return .raw(path: path, encoding: encoding, sampleRate: rate ?? impliedRate ?? 16_000, channels: channels)
         }
         return .file(path: path)
     }

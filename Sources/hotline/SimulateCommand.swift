@@ -63,37 +63,32 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(help: "Print partial results too.")
     var partials = false
 
+    @Flag(help: "Print the final count and the process's peak memory at the end.")
+    var stats = false
+
     @Option(help: "Voice for the bot.")
     var voice = VoiceSettings().voice
 
+    @Option(help: "Sample rate of a headerless recording, Hz (default 16000; 8000 for .ul/.al/.sln).")
+    var rate: Int?
+
+    @Option(help: "Encoding of a headerless recording: s16le, mulaw or alaw.")
+    var encoding: SampleEncoding?
+
     @OptionGroup var model: ModelOptions
-    @OptionGroup var audio: AudioOptions
 
     func run() async throws {
         let reader: any AudioReading
         do {
-            reader = try SndFileAudioDecoder().open(audio.input(for: recording))
+            reader = try SndFileAudioDecoder().open(AudioOptions.input(for: recording, encoding: encoding, rate: rate, channels: 1))
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
         let format = leg.format
-        var resampler = Resampler(from: reader.info.sampleRate, to: format.sampleRate)
-        var callerAudio: [Float] = []
-        while let block = try reader.readBlock(maxFrames: 65_536) {
-            let mono: [Float]
-            if let channel {
-                guard channel >= 0, channel < block.count else { throw ValidationError("--channel \(channel): the recording has \(block.count) channel(s)") }
-                mono = block[channel]
-            } else {
-                mono = block.count == 1 ? block[0] : zip(block[0], block[1]).map { ($0 + $1) / 2 }
-            }
-            callerAudio += resampler.process(mono)
+        if let channel, channel < 0 || channel >= reader.info.channels {
+            throw ValidationError("--channel \(channel): the recording has \(reader.info.channels) channel(s)")
         }
-        callerAudio += resampler.flush()
-        callerAudio += [Float](repeating: 0, count: Int(max(0, tail) * Double(format.sampleRate)))
-        let bytes = format.encode(callerAudio)
-
         let configuration = model.configuration
         let pool = try RecognizerPool(size: 1) { try PocketSphinxRecognizer(configuration: configuration) }
         let renderer = PromptRenderer(synthesizer: try ESpeakSynthesizer.shared())
@@ -110,10 +105,13 @@ struct SimulateCommand: AsyncParsableCommand {
         let session = try CallSession(
             id: "simulated", format: format, configuration: callConfiguration, pool: pool, renderer: renderer, responder: responder
         )
-        let botTrack = BotTrack(rate: format.sampleRate, format: format)
-        print("call: \(recording) as \(format), \(String(format: "%.1f", Double(callerAudio.count) / Double(format.sampleRate))) s, \(fast ? "fast" : "real time")")
+        let keepAudio = output != nil
+        let botTrack = BotTrack(rate: format.sampleRate, format: format, keepAudio: keepAudio)
+        let seconds = reader.info.duration.map { String(format: "%.1f s", $0) } ?? "unknown length"
+        print("call: \(recording) as \(format), \(seconds), \(fast ? "fast" : "real time")")
         let showPartials = partials
-        await withTaskGroup(of: Void.self) { group in
+        var callerAudio: [Float] = []
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await session.run() }
             group.addTask {
                 for await event in session.events {
@@ -122,18 +120,48 @@ struct SimulateCommand: AsyncParsableCommand {
                 }
             }
             if !greeting.isEmpty { session.say(greeting) }
+            // Stream the recording: read, resample and encode block by block, feed 20 ms chunks.
             let chunk = format.bytes(forSeconds: 0.02)
             let clock = ContinuousClock()
             let start = clock.now
-            var offset = 0
             var index = 0
-            while offset < bytes.count {
-                session.receive(audio: Array(bytes[offset..<min(offset + chunk, bytes.count)]))
-                offset += chunk
-                index += 1
-                if !fast { try? await clock.sleep(until: start + .milliseconds(20 * index)) }
+            var pending: [UInt8] = []
+            var resampler = Resampler(from: reader.info.sampleRate, to: format.sampleRate)
+            var finished = false
+            while !finished {
+                var audio: [Float]
+                if let block = try reader.readBlock(maxFrames: 8_192) {
+                    let mono = channel.map { block[$0] } ?? (block.count == 1 ? block[0] : Transcriber.mixDown(block))
+                    audio = resampler.process(mono)
+                } else {
+                    audio = resampler.flush() + [Float](repeating: 0, count: Int(max(0, tail) * Double(format.sampleRate)))
+                    finished = true
+                }
+                if keepAudio { callerAudio += audio }
+                pending += format.encode(audio)
+                while pending.count >= chunk || (finished && !pending.isEmpty) {
+                    session.receive(audio: Array(pending.prefix(chunk)))
+                    pending.removeFirst(min(chunk, pending.count))
+                    index += 1
+                    if fast {
+                        // As fast as the machine goes, but causally: each chunk is fully handled before the next.
+                        var spins = 0
+                        while !session.isSettled {
+                            spins += 1
+                            if spins < 200 { await Task.yield() } else { try await Task.sleep(for: .milliseconds(1)) }
+                        }
+                    } else {
+                        try await clock.sleep(until: start + .milliseconds(20 * index))
+                    }
+                }
             }
             session.hangUp(reason: "recording ended")
+            try await group.waitForAll()
+        }
+        if stats {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            print("stats: finals \(botTrack.finals), peak RSS \(usage.ru_maxrss / 1024) MB")
         }
         if let output {
             let bot = botTrack.samples(length: callerAudio.count)
@@ -175,15 +203,18 @@ final class BotTrack: Sendable {
     private struct State {
         var samples: [Float] = []
         var cursor: [Int: Int] = [:]  // prompt id → next sample index
+        var finals = 0
     }
 
     private let rate: Int
     private let format: CallAudioFormat
+    private let keepAudio: Bool
     private let state = Mutex(State())
 
-    init(rate: Int, format: CallAudioFormat) {
+    init(rate: Int, format: CallAudioFormat, keepAudio: Bool) {
         self.rate = rate
         self.format = format
+        self.keepAudio = keepAudio
     }
 
     func record(_ event: CallEvent) {
@@ -192,7 +223,7 @@ final class BotTrack: Sendable {
             case .playbackStarted(let id, _, let at, _):
                 state.cursor[id] = Int(at * Double(rate))
             case .playbackAudio(let id, let bytes):
-                guard let position = state.cursor[id] else { return }
+                guard keepAudio, let position = state.cursor[id] else { return }
                 let samples = format.decode(bytes)
                 if state.samples.count < position + samples.count {
                     state.samples += [Float](repeating: 0, count: position + samples.count - state.samples.count)
@@ -206,11 +237,16 @@ final class BotTrack: Sendable {
                     for i in cut..<min(end, state.samples.count) { state.samples[i] = 0 }
                 }
                 state.cursor[id] = nil
+            case .final:
+                state.finals += 1
             default:
                 break
             }
         }
     }
+
+    /// Finals seen.
+    var finals: Int { state.withLock { $0.finals } }
 
     func samples(length: Int) -> [Float] {
         state.withLock { state in

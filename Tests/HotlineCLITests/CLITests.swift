@@ -19,10 +19,11 @@ enum CLI {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -144,5 +145,63 @@ final class Locked<Value>: @unchecked Sendable {
         try "unknown-id\tgo forward\n".write(toFile: directory + "/hyp.tsv", atomically: true, encoding: .utf8)
         let unmatched = try CLI.run(["eval", "-r", directory + "/refs.tsv", directory + "/hyp.tsv"])
         #expect(unmatched.status == 1 && unmatched.stderr.contains("unknown-id: no reference transcript"))
+    }
+}
+
+@Suite(.serialized) struct SimulateCommandTests {
+    /// A 16-bit mono WAV of `seconds` of goforward.raw repeated with a second of silence after each.
+    static func longCall(seconds: Double, path: String) throws {
+        let speech = try Data(contentsOf: URL(fileURLWithPath: CLI.data + "/goforward.raw"))
+        let pause = Data(count: 32_000)
+        var pcm = Data()
+        while Double(pcm.count) / 32_000 < seconds { pcm += speech + pause }
+        var header = Data()
+        func append(_ value: UInt32, _ bytes: Int) { withUnsafeBytes(of: value.littleEndian) { header += Data($0.prefix(bytes)) } }
+        header += Data("RIFF".utf8); append(UInt32(36 + pcm.count), 4); header += Data("WAVEfmt ".utf8)
+        append(16, 4); append(1, 2); append(1, 2); append(16_000, 4); append(32_000, 4); append(2, 2); append(16, 2)
+        header += Data("data".utf8); append(UInt32(pcm.count), 4)
+        try (header + pcm).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func peakMegabytes(_ output: String) -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("stats:") }),
+            let range = line.range(of: "peak RSS ") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test func aTenMinuteCallKeepsMemoryFlat() throws {
+        let directory = try CLI.temporaryDirectory()
+        var peaks: [Int] = []
+        for minutes in [1.0, 10.0] {
+            let path = "\(directory)/call-\(Int(minutes)).wav"
+            try Self.longCall(seconds: minutes * 60, path: path)
+            // Under a loaded machine glibc gives each new worker thread its own malloc arena; capping them keeps
+            // the figure about the call's own memory rather than the thread count.
+            let result = try CLI.run(
+                ["simulate", path, "--fast", "--leg", "l16-16k", "--grammar", CLI.data + "/goforward.gram", "--greeting", "", "--reply", "", "--stats"],
+                environment: ["MALLOC_ARENA_MAX": "2"]
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            // Every repetition is recognised: about 16 per minute.
+            let finals = result.stdout.components(separatedBy: "\"go forward ten meters\"").count - 1
+            #expect(finals >= Int(minutes * 15), "\(finals) finals in \(minutes) min")
+            peaks.append(try #require(Self.peakMegabytes(result.stdout)))
+        }
+        #expect(Double(peaks[1]) < Double(peaks[0]) * 1.2 + 10, "peak RSS 1 min \(peaks[0]) MB, 10 min \(peaks[1]) MB")
+    }
+
+    @Test func aSimulatedCallPrintsItsTimelineAndWritesBothSides() throws {
+        let directory = try CLI.temporaryDirectory()
+        let output = directory + "/call.wav"
+        let result = try CLI.run(["simulate", "--fast", "--channel", "0", "-o", output, "--reply", "Let me check that for you.",
+                                  URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/Audio/call-stereo.wav"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("bot     ▶ prompt 1: \"Thank you for calling. How can I help you today?\""))
+        #expect(result.stdout.contains("caller  \"he was not"))
+        #expect(result.stdout.contains("▶ prompt 2: \"Let me check that for you.\", first audio"))
+        #expect(result.stdout.contains("call    ended (recording ended)"))
+        let wav = try Data(contentsOf: URL(fileURLWithPath: output))
+        #expect(wav[22] == 2)  // two channels: caller and bot
+        #expect(wav.count > 16 * 8_000 * 4)
     }
 }

@@ -83,6 +83,9 @@ public final class CallSession: Sendable {
     /// State shared between the session loop and its decoding and playback tasks.
     struct Shared {
         var adaptation: ChannelAdaptation?
+        var pendingInputBytes = 0
+        /// Finals being produced, prompts being rendered.
+        var busy = 0
         var backlogSamples = 0
         var activePlayback: Int?
     }
@@ -107,10 +110,24 @@ public final class CallSession: Sendable {
     // MARK: - Input
 
     /// Caller audio as a byte stream: chunks of any size, even splitting a 16-bit sample.
-    public func receive(audio bytes: [UInt8]) { inputSink.yield(.audio(bytes, framed: false)) }
+    public func receive(audio bytes: [UInt8]) {
+        shared.withLock { $0.pendingInputBytes += bytes.count }
+        inputSink.yield(.audio(bytes, framed: false))
+    }
 
     /// One frame of caller audio from a framed protocol: it must hold whole samples, or it is rejected with an error event.
-    public func receive(frame bytes: [UInt8]) { inputSink.yield(.audio(bytes, framed: true)) }
+    public func receive(frame bytes: [UInt8]) {
+        shared.withLock { $0.pendingInputBytes += bytes.count }
+        inputSink.yield(.audio(bytes, framed: true))
+    }
+
+    /// Audio bytes received but not yet processed (a feeder faster than real time can wait on it).
+    public var pendingInputBytes: Int { shared.withLock { $0.pendingInputBytes } }
+
+    /// Whether everything received so far has been processed: audio endpointed and decoded up to now, finals
+    /// reported and replies rendered. A feeder faster than real time that waits for this after each chunk gets
+    /// the same timeline as a real-time call on an infinitely fast machine.
+    public var isSettled: Bool { shared.withLock { $0.pendingInputBytes == 0 && $0.backlogSamples == 0 && $0.busy == 0 } }
 
     /// A DTMF digit.
     public func receive(dtmf digit: Character) { inputSink.yield(.dtmf(digit)) }
@@ -186,6 +203,7 @@ public final class CallSession: Sendable {
             switch input {
             case .audio(let bytes, let framed):
                 accept(bytes, framed: framed, group: &group)
+                session.shared.withLock { $0.pendingInputBytes -= bytes.count }
             case .dtmf(let digit):
                 session.emit(.dtmf(digit: digit, at: callTime))
                 lastActivity = callTime
@@ -286,6 +304,7 @@ public final class CallSession: Sendable {
             case .speechDiscarded:
                 if let open = utterance {
                     open.continuation.yield([])  // an empty block marks the utterance as discarded
+                    session.shared.withLock { $0.busy += 1 }
                     open.continuation.finish()
                     utterance = nil
                 }
@@ -350,6 +369,7 @@ public final class CallSession: Sendable {
                 let dropped = Double(open.droppedSamples) / Double(recognizerRate)
                 session.emit(.overloaded(at: callTime - dropped, droppedSeconds: dropped))
             }
+            session.shared.withLock { $0.busy += 1 }  // until the live decoder reports the final
             open.continuation.finish()
             utterance = nil
         }
@@ -374,7 +394,9 @@ public final class CallSession: Sendable {
             let search = self.search
             let configuration = session.configuration
             let at = callTime
+            session.shared.withLock { $0.busy += 1 }
             group.addTask {
+                defer { session.shared.withLock { $0.busy -= 1 } }
                 await session.decodeWhole(segment, search: search, endpointedAt: at, endpointed: endpointed, configuration: configuration)
             }
         }
@@ -392,7 +414,9 @@ public final class CallSession: Sendable {
             let session = self.session
             let voice = session.configuration.voice
             let format = session.format
+            session.shared.withLock { $0.busy += 1 }
             group.addTask {
+                defer { session.shared.withLock { $0.busy -= 1 } }
                 await session.play(text, id: id, at: start, trigger: trigger, voice: voice, format: format, renderer: renderer)
             }
         }
@@ -442,6 +466,8 @@ public final class CallSession: Sendable {
     // MARK: - Decoding tasks
 
     private func decodeLive(_ stream: AsyncStream<[Float]>, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
+        // The loop marked the session busy when it closed the stream; the mark ends with this task.
+        defer { shared.withLock { $0.busy -= 1 } }
         let lease: RecognizerPool.Lease
         do {
             lease = try await pool.borrow()

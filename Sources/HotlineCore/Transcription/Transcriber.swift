@@ -109,7 +109,7 @@ public final class Transcriber {
         while let block = try reader.readBlock(maxFrames: options.blockFrames) {
             guard let first = block.first, !first.isEmpty else { break }
             framesRead += first.count
-            let channels = streams == 1 && block.count > 1 ? [Transcriber.mix(block)] : block
+            let channels = streams == 1 && block.count > 1 ? [Transcriber.mixDown(block)] : block
             for index in lanes.indices {
                 let samples = lanes[index].resampler.process(channels[index])
                 let events = lanes[index].detector.process(samples)
@@ -144,7 +144,8 @@ public final class Transcriber {
         var adaptation: ChannelAdaptation? = nil
     }
 
-    static func mix(_ channels: [[Float]]) -> [Float] {
+    /// Averages channels into one.
+    public static func mixDown(_ channels: [[Float]]) -> [Float] {
         guard let first = channels.first else { return [] }
         var mixed = first
         for channel in channels.dropFirst() {
