@@ -1,5 +1,5 @@
 # Convenience targets; each calls the scripts the README names.
-.PHONY: build demo test bench bench-transcribe audio
+.PHONY: build demo test bench bench-transcribe bench-calls audio
 
 build:
 	swift build -c release
@@ -15,6 +15,9 @@ bench: bench-transcribe
 
 bench-transcribe: build
 	.build/release/hotline bench transcribe
+
+bench-calls: build
+	.build/release/hotline bench calls
 
 audio: build
 	scripts/make-audio.sh

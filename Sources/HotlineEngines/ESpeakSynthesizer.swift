@@ -16,7 +16,7 @@ public actor ESpeakSynthesizer: SpeechSynthesizing {
         try instance.get()
     }
 
-    nonisolated(unsafe) private static let instance: Result<ESpeakSynthesizer, any Error> = Result {
+    private static let instance: Result<ESpeakSynthesizer, any Error> = Result {
         ESpeakSynthesizer(speaker: try Speaker.shared())
     }
 

@@ -127,8 +127,7 @@ struct TranscribeBench: ParsableCommand {
         try manager.createDirectory(atPath: phone, withIntermediateDirectories: true)
         for source in sources {
             let reader = try SndFileAudioDecoder().open(.file(path: source))
-            var samples: [Float] = []
-            while let block = try reader.readBlock(maxFrames: 65_536) { samples += block[0] }
+            let samples = try reader.readAll()
             let codes = TelephoneChannel.encode(samples, from: reader.info.sampleRate)
             try Data(codes).write(to: URL(fileURLWithPath: "\(phone)/\(ReferenceTranscripts.id(forPath: source)).ul"))
         }
@@ -154,8 +153,7 @@ struct TranscribeBench: ParsableCommand {
         var sentences: [[Float]] = []
         for source in sources {
             let reader = try SndFileAudioDecoder().open(.file(path: source))
-            var samples: [Float] = []
-            while let block = try reader.readBlock(maxFrames: 65_536) { samples += block[0] }
+            let samples = try reader.readAll()
             sentences.append(samples + [Float](repeating: 0, count: 16_000))
         }
         func recording(minutes: Double, path: String) throws {

@@ -81,8 +81,7 @@ struct CallsBench: AsyncParsableCommand {
         print("  calls  kept up  finals  barge-ins  overloads   final p50/p95/p99 ms     reply audio p50/p95/p99 ms   CPU/call  RSS/call MB")
         let legs = try recordings.map { path -> [Float] in
             let reader = try SndFileAudioDecoder().open(.file(path: path))
-            var samples: [Float] = []
-            while let block = try reader.readBlock(maxFrames: 65_536) { samples += block[0] }
+            let samples = try reader.readAll()
             var resampler = Resampler(from: reader.info.sampleRate, to: 8_000)
             return resampler.process(samples) + resampler.flush()
         }

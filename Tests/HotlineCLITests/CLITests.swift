@@ -63,7 +63,7 @@ final class Locked<Value>: @unchecked Sendable {
         let corrupt = directory + "/corrupt.wav"
         try Data("RIFF....WAVEfmt garbage".utf8).write(to: URL(fileURLWithPath: corrupt))
         let empty = directory + "/empty.ogg"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let result = try CLI.run(["transcribe", CLI.data + "/goforward.raw", directory + "/missing.wav", corrupt, empty, CLI.data + "/cards/001.wav"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("go forward ten meters"))

@@ -124,7 +124,7 @@ import Testing
     @Test func badInputsAreNamedAndClassified() throws {
         let directory = try Fixtures.temporaryDirectory()
         let empty = directory + "/empty.wav"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let garbage = directory + "/garbage.wav"
         try Data((0..<4_000).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }).write(to: URL(fileURLWithPath: garbage))
         let text = directory + "/notes.txt"

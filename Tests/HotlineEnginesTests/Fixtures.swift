@@ -28,8 +28,7 @@ enum Fixtures {
     /// All samples of an input, mono (first channel).
     static func samples(_ input: AudioInput) throws -> (samples: [Float], rate: Int) {
         let reader = try SndFileAudioDecoder().open(input)
-        var samples: [Float] = []
-        while let block = try reader.readBlock(maxFrames: 65_536) { samples += block[0] }
+        let samples = try reader.readAll()
         return (samples, reader.info.sampleRate)
     }
 

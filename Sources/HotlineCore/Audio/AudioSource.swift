@@ -140,3 +140,12 @@ public enum PCM {
         return bytes
     }
 }
+
+extension AudioReading {
+    /// Reads the rest of one channel into memory (for short recordings: prompts, test and benchmark material).
+    public func readAll(channel: Int = 0) throws(AudioError) -> [Float] {
+        var samples: [Float] = []
+        while let block = try readBlock(maxFrames: 65_536) { samples += block[min(channel, block.count - 1)] }
+        return samples
+    }
+}
