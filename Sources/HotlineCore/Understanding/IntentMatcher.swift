@@ -1,0 +1,197 @@
+import Foundation
+
+// MARK: - Intents
+
+/// An intent defined by examples of what callers say.
+public struct IntentDefinition: Sendable, Equatable {
+    /// The intent's name, such as `lost_card`.
+    public var name: String
+    /// Example utterances, written the way callers speak.
+    public var examples: [String]
+
+    /// Makes an intent.
+    public init(name: String, examples: [String]) {
+        self.name = name
+        self.examples = examples
+    }
+}
+
+/// One intent's score for an utterance.
+public struct IntentScore: Sendable, Equatable, Codable {
+    /// The intent.
+    public var intent: String
+    /// Similarity 0…1.
+    public var score: Double
+}
+
+/// What the matcher made of an utterance.
+public struct IntentMatch: Sendable, Equatable, Codable {
+    /// The intent, or `nil` for "none of these".
+    public var intent: String?
+    /// Confidence in `intent` (or, when `nil`, in the best candidate), 0…1.
+    public var confidence: Double
+    /// All candidates, best first.
+    public var alternatives: [IntentScore]
+    /// The text the decision rests on (the best hypothesis).
+    public var text: String
+}
+
+/// Matches utterances to intents by similarity to their examples, so callers need not say the magic words.
+///
+/// Text is normalised (contractions, stems, synonyms); each example and each intent as a whole becomes a
+/// TF-IDF vector of words and word pairs, weighted so words that tell intents apart count most. An utterance
+/// scores against an intent by its best example and by the intent's centroid (which generalises over all the
+/// examples). Recognizer n-best lists are scored together (each hypothesis weighted by rank) and words the
+/// recognizer was unsure of count less. Below `minimumScore` the answer is "none of these".
+public struct IntentMatcher: Sendable {
+    /// Tuning.
+    public struct Configuration: Sendable, Equatable {
+        /// Scores below this are "none of these". Default 0.3.
+        public var minimumScore = 0.3
+        /// Weight of the best single example against the intent's centroid. Default 0.6.
+        public var exampleWeight = 0.6
+        /// Softmax temperature for the confidence. Default 0.08.
+        public var temperature = 0.08
+
+        /// Default settings.
+        public init() {}
+    }
+
+    typealias Vector = [String: Double]
+
+    private let normalizer: TextNormalizer
+    private let configuration: Configuration
+    private let names: [String]
+    private let exampleVectors: [[Vector]]
+    private let centroids: [Vector]
+    private let idf: [String: Double]
+
+    /// Words that carry no intent by themselves; they still form word pairs ("not working").
+    static let stopWords: Set<String> = [
+        "a", "an", "the", "i", "me", "my", "mine", "you", "your", "we", "our", "it", "is", "am", "are", "was", "be", "been",
+        "to", "of", "for", "on", "in", "at", "and", "or", "so", "do", "did", "doe", "have", "has", "had", "can", "could",
+        "would", "will", "shall", "should", "please", "just", "like", "um", "uh", "hi", "hello", "hey", "yes", "okay", "ok",
+        "this", "that", "there", "some", "with", "about", "get", "got", "need", "want", "wanted", "would", "know", "let", "us",
+        "if", "what", "how", "also", "then", "thank", "thanks", "really", "well", "oh",
+    ]
+
+    /// The intents' names, in definition order.
+    public var intentNames: [String] { names }
+
+    /// Builds the matcher's vectors from intents and synonym groups.
+    public init(intents: [IntentDefinition], synonyms: [String: [String]] = [:], configuration: Configuration = Configuration()) {
+        let normalizer = TextNormalizer(synonyms: synonyms)
+        self.normalizer = normalizer
+        self.configuration = configuration
+        names = intents.map(\.name)
+        let rawExamples = intents.map { $0.examples.map { IntentMatcher.features(normalizer.tokens($0)) } }
+        // Document frequency over intents: a feature every intent uses tells nothing.
+        var documentFrequency: [String: Int] = [:]
+        for examples in rawExamples {
+            for feature in Set(examples.flatMap(\.keys)) { documentFrequency[feature, default: 0] += 1 }
+        }
+        let count = Double(max(1, intents.count))
+        var idf: [String: Double] = [:]
+        for (feature, frequency) in documentFrequency { idf[feature] = log(1 + count / Double(frequency)) }
+        self.idf = idf
+        exampleVectors = rawExamples.map { $0.map { IntentMatcher.normalized(IntentMatcher.weighted($0, idf)) } }
+        centroids = rawExamples.map { examples in
+            var sum: Vector = [:]
+            for example in examples { for (feature, value) in IntentMatcher.normalized(example) { sum[feature, default: 0] += value } }
+            return IntentMatcher.normalized(IntentMatcher.weighted(sum, idf))
+        }
+    }
+
+    // MARK: - Matching
+
+    /// Matches one text.
+    public func match(_ text: String) -> IntentMatch {
+        match(hypotheses: [(text, 1)])
+    }
+
+    /// Matches a recognition result: its n-best list (weighted by path score and rank) and its words' confidences.
+    public func match(_ recognition: Recognition) -> IntentMatch {
+        var hypotheses: [(String, Double)] = []
+        var seen = Set<String>()
+        // The best hypothesis, with each word weighted by the recognizer's confidence.
+        let best = recognition.words.isEmpty ? recognition.text : recognition.words.map(\.word).joined(separator: " ")
+        hypotheses.append((best, 1))
+        seen.insert(best)
+        for (rank, alternative) in recognition.alternatives.enumerated() where seen.insert(alternative.text).inserted {
+            // Close runners-up count almost as much as the best (their path scores differ by little); distant ones
+            // fade, but never below their rank's share.
+            hypotheses.append((alternative.text, max(1 / Double(rank + 2), exp(min(0, alternative.score) / 1_000))))
+        }
+        let confidences = recognition.words.map { ($0.word, $0.confidence) }
+        return match(hypotheses: hypotheses, wordConfidence: confidences)
+    }
+
+    /// Matches weighted hypotheses of one utterance.
+    public func match(hypotheses: [(text: String, weight: Double)], wordConfidence: [(String, Double)] = []) -> IntentMatch {
+        var totals = [Double](repeating: 0, count: names.count)
+        var weightSum = 0.0
+        let confidenceByWord = Dictionary(wordConfidence.map { (TextNormalizer.stem($0.0), $0.1) }) { max($0, $1) }
+        for (index, hypothesis) in hypotheses.enumerated() where hypothesis.weight > 0 {
+            var features = IntentMatcher.features(normalizer.tokens(hypothesis.text))
+            if index == 0, !confidenceByWord.isEmpty {
+                // Unsure words count less (floor 0.3: a wrong guess still hints at the sound).
+                for (feature, value) in features where !feature.contains(" ") {
+                    features[feature] = value * max(0.3, confidenceByWord[feature] ?? 1)
+                }
+            }
+            let vector = IntentMatcher.normalized(IntentMatcher.weighted(features, idf))
+            guard !vector.isEmpty else { continue }
+            for intent in names.indices {
+                let bestExample = exampleVectors[intent].map { IntentMatcher.cosine(vector, $0) }.max() ?? 0
+                let centroid = IntentMatcher.cosine(vector, centroids[intent])
+                totals[intent] += hypothesis.weight * (configuration.exampleWeight * bestExample + (1 - configuration.exampleWeight) * centroid)
+            }
+            weightSum += hypothesis.weight
+        }
+        let scores = totals.map { weightSum > 0 ? $0 / weightSum : 0 }
+        let ranked = zip(names, scores).map { IntentScore(intent: $0, score: $1) }.sorted { $0.score > $1.score }
+        let text = hypotheses.first?.text ?? ""
+        guard let top = ranked.first, top.score > 0 else {
+            return IntentMatch(intent: nil, confidence: 0, alternatives: ranked, text: text)
+        }
+        // Confidence: how clearly the best beats the rest (softmax), times how well it fits at all.
+        let exponentials = ranked.map { exp(($0.score - top.score) / configuration.temperature) }
+        let share = 1 / exponentials.reduce(0, +)
+        let fit = min(1, top.score / (configuration.minimumScore * 2))
+        let confidence = (share * fit * 1000).rounded() / 1000
+        let intent = top.score >= configuration.minimumScore ? top.intent : nil
+        return IntentMatch(intent: intent, confidence: confidence, alternatives: ranked, text: text)
+    }
+
+    // MARK: - Vectors
+
+    /// Content words (weight 1) and adjacent word pairs (weight 0.5).
+    static func features(_ tokens: [String]) -> Vector {
+        var vector: Vector = [:]
+        for token in tokens where !stopWords.contains(token) { vector[token, default: 0] += 1 }
+        for (a, b) in zip(tokens, tokens.dropFirst()) { vector["\(a) \(b)", default: 0] += 0.5 }
+        return vector
+    }
+
+    static func weighted(_ vector: Vector, _ idf: [String: Double]) -> Vector {
+        var result: Vector = [:]
+        for (feature, value) in vector {
+            guard let weight = idf[feature] else { continue }  // unknown features cannot match anything
+            result[feature] = value * weight
+        }
+        return result
+    }
+
+    static func normalized(_ vector: Vector) -> Vector {
+        let norm = vector.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard norm > 0 else { return [:] }
+        return vector.mapValues { $0 / norm }
+    }
+
+    static func cosine(_ a: Vector, _ b: Vector) -> Double {
+        let (small, large) = a.count < b.count ? (a, b) : (b, a)
+        var sum = 0.0
+        for (feature, value) in small { if let other = large[feature] { sum += value * other } }
+        return sum
+    }
+}

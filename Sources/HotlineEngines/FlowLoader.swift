@@ -1,0 +1,130 @@
+public import HotlineCore
+import Foundation
+import Yams
+
+// MARK: - Flow files
+
+/// Reads flow files (YAML) and checks them, reporting problems by file, line and column.
+public enum FlowLoader {
+    /// Loads and validates a flow file.
+    public static func load(path: String) throws(FlowError) -> FlowDefinition {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw FlowError(file: path, line: 0, column: 0, problem: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+        }
+        return try parse(text, source: path)
+    }
+
+    /// Parses and validates flow YAML.
+    public static func parse(_ text: String, source: String) throws(FlowError) -> FlowDefinition {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw FlowError(file: source, line: 1, column: 1, problem: "the file is empty") }
+            root = node
+        } catch let error as FlowError {
+            throw error
+        } catch let error as YamlError {
+            throw syntaxError(error, source: source)
+        } catch {
+            throw FlowError(file: source, line: 0, column: 0, problem: "not valid YAML: \(error)")
+        }
+        var reader = Reader(source: source)
+        return try reader.flow(root)
+    }
+
+    private static func syntaxError(_ error: YamlError, source: String) -> FlowError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return FlowError(file: source, line: mark.line, column: mark.column, problem: "YAML syntax: \(problem)")
+        case .composer(_, let problem, let mark, _):
+            return FlowError(file: source, line: mark.line, column: mark.column, problem: "YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return FlowError(file: source, line: context.mark.line, column: context.mark.column, problem: "\(keys) appears twice in the same mapping")
+        default:
+            return FlowError(file: source, line: 0, column: 0, problem: "YAML: \(error)")
+        }
+    }
+
+    /// Walks the node tree with positions.
+    private struct Reader {
+        let source: String
+
+        func fail(_ node: Node?, _ problem: String) -> FlowError {
+            FlowError(file: source, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, problem: problem)
+        }
+
+        func mapping(_ node: Node, _ what: String) throws(FlowError) -> [(key: String, keyNode: Node, value: Node)] {
+            // Duplicate keys are already rejected by the YAML composer.
+            guard let mapping = node.mapping else { throw fail(node, "\(what) must be a mapping of keys to values") }
+            var result: [(key: String, keyNode: Node, value: Node)] = []
+            for (key, value) in mapping {
+                guard let name = key.string else { throw fail(key, "\(what): keys must be text") }
+                result.append((name, key, value))
+            }
+            return result
+        }
+
+        func string(_ node: Node, _ what: String) throws(FlowError) -> String {
+            guard let scalar = node.scalar else { throw fail(node, "\(what) must be text") }
+            return scalar.string
+        }
+
+        func strings(_ node: Node, _ what: String) throws(FlowError) -> [String] {
+            guard let sequence = node.sequence else { throw fail(node, "\(what) must be a list") }
+            var result: [String] = []
+            for item in sequence {
+                let value = try string(item, "each of \(what)").trimmingCharacters(in: .whitespaces)
+                guard !value.isEmpty else { throw fail(item, "\(what): empty entry") }
+                result.append(value)
+            }
+            return result
+        }
+
+        func check(_ entries: [(key: String, keyNode: Node, value: Node)], allowed: [String], in what: String) throws(FlowError) {
+            for entry in entries where !allowed.contains(entry.key) {
+                throw fail(entry.keyNode, "unknown key '\(entry.key)' in \(what) (expected one of: \(allowed.joined(separator: ", ")))")
+            }
+        }
+
+        mutating func flow(_ root: Node) throws(FlowError) -> FlowDefinition {
+            let top = try mapping(root, "the flow")
+            try check(top, allowed: ["name", "description", "language", "synonyms", "intents", "states", "start", "voice", "slots", "handoff"], in: "the flow")
+            func value(_ key: String) -> (keyNode: Node, value: Node)? { top.first { $0.key == key }.map { ($0.keyNode, $0.value) } }
+            guard let nameNode = value("name") else { throw fail(root, "the flow needs a 'name'") }
+            let name = try string(nameNode.value, "name")
+            let description = try value("description").map { entry throws(FlowError) in try string(entry.value, "description") } ?? ""
+            let language = try value("language").map { entry throws(FlowError) in try string(entry.value, "language") } ?? "en-us"
+            var synonyms: [String: [String]] = [:]
+            if let entry = value("synonyms") {
+                for group in try mapping(entry.value, "synonyms") {
+                    synonyms[group.key] = try strings(group.value, "synonyms of '\(group.key)'")
+                }
+            }
+            guard let intentsEntry = value("intents") else { throw fail(root, "the flow needs 'intents'") }
+            var intents: [IntentDefinition] = []
+            var exampleOwner: [String: String] = [:]
+            for intent in try mapping(intentsEntry.value, "intents") {
+                let fields = try mapping(intent.value, "intent '\(intent.key)'")
+                try check(fields, allowed: ["examples", "slots", "patterns", "description"], in: "intent '\(intent.key)'")
+                guard let examplesEntry = fields.first(where: { $0.key == "examples" }) else {
+                    throw fail(intent.keyNode, "intent '\(intent.key)' needs 'examples'")
+                }
+                let examples = try strings(examplesEntry.value, "examples of '\(intent.key)'")
+                guard !examples.isEmpty else { throw fail(examplesEntry.value, "intent '\(intent.key)' has no examples") }
+                for (index, example) in examples.enumerated() {
+                    let key = TextNormalizer.words(example).joined(separator: " ")
+                    if let owner = exampleOwner[key], owner != intent.key {
+                        throw fail(examplesEntry.value.sequence?[index], "example \"\(example)\" of '\(intent.key)' is also an example of '\(owner)'")
+                    }
+                    exampleOwner[key] = intent.key
+                }
+                intents.append(IntentDefinition(name: intent.key, examples: examples))
+            }
+            guard !intents.isEmpty else { throw fail(intentsEntry.value, "the flow defines no intents") }
+            return FlowDefinition(name: name, description: description, language: language, synonyms: synonyms, intents: intents, source: source)
+        }
+    }
+}

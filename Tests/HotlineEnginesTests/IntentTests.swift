@@ -1,0 +1,106 @@
+import Foundation
+import HotlineCore
+import HotlineEngines
+import Testing
+
+enum Flows {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let bank = root + "/Models/flows/bank.yaml"
+    static let paraphrases = root + "/Tests/Fixtures/bank-paraphrases.tsv"
+
+    static func labelled() throws -> [(intent: String, text: String)] {
+        try ReferenceTranscripts.parse(String(contentsOfFile: paraphrases, encoding: .utf8), source: paraphrases).map { ($0.id, $0.text) }
+    }
+}
+
+@Suite struct IntentTests {
+    static let required = [
+        "check_balance", "recent_transactions", "lost_card", "card_declined", "pay_bill", "transfer_money", "opening_hours",
+        "branch_location", "reset_password", "dispute_charge", "change_address", "loan_inquiry", "speak_to_agent", "complaint",
+        "affirm", "deny", "goodbye", "repeat",
+    ]
+
+    @Test func theBankFlowHasEveryRequiredIntentWithVariedExamples() throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        #expect(flow.intents.map(\.name) == Self.required)
+        for intent in flow.intents {
+            #expect(intent.examples.count >= 15, "\(intent.name)")
+            #expect(Set(intent.examples).count == intent.examples.count, "\(intent.name) repeats an example")
+        }
+    }
+
+    @Test func paraphrasesAreNotExamplesAndReachNinetyPercentFromText() throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let examples = Set(flow.intents.flatMap(\.examples).map { TextNormalizer.words($0).joined(separator: " ") })
+        let labelled = try Flows.labelled()
+        #expect(labelled.count >= 70)
+        #expect(Set(labelled.map(\.intent)) == Set(Self.required))
+        for (_, text) in labelled { #expect(!examples.contains(TextNormalizer.words(text).joined(separator: " ")), "\(text) is an example") }
+        let matcher = flow.makeMatcher()
+        var correct = 0
+        var misses: [String] = []
+        for (intent, text) in labelled {
+            let match = matcher.match(text)
+            if match.intent == intent { correct += 1 } else { misses.append("\(text) → \(match.intent ?? "none") (want \(intent))") }
+        }
+        let accuracy = Double(correct) / Double(labelled.count)
+        #expect(accuracy >= 0.9, "accuracy \(accuracy); misses: \(misses.joined(separator: "; "))")
+    }
+
+    @Test func unrelatedTalkIsNoneOfThese() throws {
+        let matcher = try FlowLoader.load(path: Flows.bank).makeMatcher()
+        for text in ["the weather in paris is lovely in spring", "my cat likes to sleep on the piano", ""] {
+            #expect(matcher.match(text).intent == nil, "\(text)")
+        }
+    }
+
+    @Test func confidenceIsHigherForClearRequestsAndAlternativesAreRanked() throws {
+        let matcher = try FlowLoader.load(path: Flows.bank).makeMatcher()
+        let clear = matcher.match("i lost my debit card")
+        let vague = matcher.match("card")
+        #expect(clear.intent == "lost_card")
+        #expect(clear.confidence > vague.confidence)
+        #expect(clear.alternatives.count == Self.required.count)
+        #expect(zip(clear.alternatives, clear.alternatives.dropFirst()).allSatisfy { $0.score >= $1.score })
+    }
+
+    @Test func anNBestListRescuesAMisrecognisedTopHypothesis() throws {
+        let matcher = try FlowLoader.load(path: Flows.bank).makeMatcher()
+        // The recognizer's best guess is garbled; its alternatives hold the real request.
+        let recognition = Recognition(
+            text: "i last mike art", words: [], confidence: 0.3,
+            alternatives: [
+                RecognitionAlternative(text: "i last mike art", score: 0), RecognitionAlternative(text: "i lost my card", score: -120),
+                RecognitionAlternative(text: "i lost my cart", score: -300),
+            ]
+        )
+        #expect(matcher.match("i last mike art").intent != "lost_card")
+        #expect(matcher.match(recognition).intent == "lost_card")
+    }
+}
+
+@Suite struct FlowLoaderTests {
+    @Test(arguments: [
+        ("name: x\nintents:\n  a:\n    exmples: [hi]\n", 4, 5, "unknown key 'exmples' in intent 'a'"),
+        ("name: x\nintents:\n  a:\n    examples: hello\n", 4, 15, "examples of 'a' must be a list"),
+        ("intents:\n  a:\n    examples: [hi]\n", 1, 1, "the flow needs a 'name'"),
+        ("name: x\nintents:\n  a:\n    examples: [i lost my card]\n  b:\n    examples: [I lost my card!]\n", 6, 16,
+         "example \"I lost my card!\" of 'b' is also an example of 'a'"),
+        ("name: x\nintents: [a, b\n", 3, 1, "YAML syntax"),
+        ("name: x\nintents:\n  a:\n    examples: [hi]\n  a:\n    examples: [yo]\n", 3, 3, "'a' appears twice in the same mapping"),
+    ])
+    func malformedFlowsNameTheFileLineAndProblem(yaml: String, line: Int, column: Int, problem: String) {
+        #expect {
+            _ = try FlowLoader.parse(yaml, source: "broken.yaml")
+        } throws: { error in
+            guard let error = error as? FlowError else { return false }
+            return error.file == "broken.yaml" && error.line == line && error.column == column && error.problem.contains(problem)
+        }
+    }
+
+    @Test func aMissingFileIsNamed() {
+        #expect(throws: FlowError(file: "/nonexistent/flow.yaml", line: 0, column: 0, problem: "no such file")) {
+            try FlowLoader.load(path: "/nonexistent/flow.yaml")
+        }
+    }
+}
