@@ -205,3 +205,34 @@ final class Locked<Value>: @unchecked Sendable {
         #expect(wav.count > 16 * 8_000 * 4)
     }
 }
+
+@Suite struct IntentCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func textGetsAnIntentSlotsAndAlternatives() throws {
+        let result = try CLI.run(["intent", "--flow", Self.root + "/Models/flows/bank.yaml", "--json", "please block my card the number is four five six seven eight nine one two three four five six"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["intent"] as? String == "lost_card")
+        #expect((report["alternatives"] as? [Any])?.count == 5)
+        let slot = try #require((report["slots"] as? [[String: Any]])?.first)
+        #expect(slot["name"] as? String == "digits" && slot["sensitive"] as? Bool == true)
+    }
+
+    @Test func labelsGiveAccuracyAConfusionTableAndTheKeywordBaseline() throws {
+        let result = try CLI.run(["intent", "--flow", Self.root + "/Models/flows/bank.yaml", "--labels", Self.root + "/Tests/Fixtures/bank-paraphrases.tsv"])
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("intent accuracy: "))
+        #expect(result.stdout.contains("keyword-only baseline"))
+        #expect(result.stdout.contains("misclassified:"))
+    }
+
+    @Test func flowCheckNamesTheLineOfAProblem() throws {
+        let directory = try CLI.temporaryDirectory()
+        try "name: broken\nintents:\n  lost_card:\n    exampels: [i lost my card]\n".write(toFile: directory + "/broken.yaml", atomically: true, encoding: .utf8)
+        let result = try CLI.run(["flow", "check", Self.root + "/Models/flows/bank.yaml", directory + "/broken.yaml"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("bank.yaml: ok (bank: 18 intents"))
+        #expect(result.stderr.contains("\(directory)/broken.yaml:4:5: unknown key 'exampels' in intent 'lost_card'"))
+    }
+}

@@ -1,0 +1,68 @@
+// MARK: - Keyword baseline
+
+/// What a keyword-spotting IVR does: an intent is chosen only when the caller says its literal keywords (the
+/// words of its name: `lost_card` → "lost", "card"; yes for `affirm`, no for `deny`). Used to show what
+/// example-based matching gains, never to answer callers.
+public struct KeywordBaseline: Sendable {
+    private let keywords: [(intent: String, words: Set<String>)]
+
+    /// Keywords from the intents' names.
+    public init(intents: [String]) {
+        let special: [String: Set<String>] = ["affirm": ["yes"], "deny": ["no"], "speak_to_agent": ["agent"], "loan_inquiry": ["loan"]]
+        keywords = intents.map { name in
+            (name, special[name] ?? Set(name.split(separator: "_").map(String.init).filter { !["to", "of", "the"].contains($0) }))
+        }
+    }
+
+    /// The intent whose keywords the text contains most (first defined wins a tie), or `nil`.
+    public func match(_ text: String) -> String? {
+        let words = Set(TextNormalizer.words(text))
+        var best: (intent: String, hits: Int)?
+        for (intent, keys) in keywords {
+            let hits = keys.intersection(words).count
+            if hits > 0, hits > (best?.hits ?? 0) { best = (intent, hits) }
+        }
+        return best?.intent
+    }
+}
+
+// MARK: - Accuracy
+
+/// Accuracy of intent decisions against labels, with a confusion table.
+public struct IntentEvaluation: Sendable, Equatable, Codable {
+    /// One labelled item.
+    public struct Item: Sendable, Equatable, Codable {
+        /// The label.
+        public var expected: String
+        /// What was decided (`none` for none of these).
+        public var predicted: String
+        /// The input (text or audio path).
+        public var input: String
+        /// The transcript, for audio.
+        public var transcript: String?
+    }
+
+    /// Every item.
+    public var items: [Item] = []
+
+    /// Makes an empty evaluation.
+    public init() {}
+
+    /// Records a decision.
+    public mutating func record(expected: String, predicted: String?, input: String, transcript: String? = nil) {
+        items.append(Item(expected: expected, predicted: predicted ?? "none", input: input, transcript: transcript))
+    }
+
+    /// Share of items decided correctly.
+    public var accuracy: Double { items.isEmpty ? 0 : Double(items.filter { $0.expected == $0.predicted }.count) / Double(items.count) }
+
+    /// Items decided wrongly.
+    public var misclassified: [Item] { items.filter { $0.expected != $0.predicted } }
+
+    /// Counts by (expected, predicted).
+    public var confusion: [String: [String: Int]] {
+        var table: [String: [String: Int]] = [:]
+        for item in items { table[item.expected, default: [:]][item.predicted, default: 0] += 1 }
+        return table
+    }
+}

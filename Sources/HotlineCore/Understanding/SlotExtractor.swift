@@ -1,0 +1,190 @@
+// MARK: - Slots
+
+/// A value found in what the caller said.
+public struct SlotValue: Sendable, Equatable, Codable {
+    /// The kind: `digits`, `number`, `money`, `date`, `time` or `yes_no`.
+    public var name: String
+    /// The normalised value: "4567", "120", "120.50", "monday", "tomorrow", "march 3", "15:30", "yes".
+    public var value: String
+    /// Whether the value is sensitive (a card or account number: 8 digits or more).
+    public var sensitive: Bool
+
+    /// The value as logs and screens may show it: sensitive digits masked but for the last four.
+    public var masked: String {
+        guard sensitive else { return value }
+        return String(repeating: "*", count: max(0, value.count - 4)) + value.suffix(4)
+    }
+}
+
+/// Finds spoken numbers, digit strings, money amounts, dates, times and yes/no in an utterance.
+public struct SlotExtractor: Sendable {
+    /// Makes an extractor.
+    public init() {}
+
+    static let units: [String: Int] = [
+        "zero": 0, "oh": 0, "o": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+        "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+        "eighteen": 18, "nineteen": 19,
+    ]
+    static let tens: [String: Int] = ["twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90]
+    static let ordinals: [String: Int] = [
+        "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+        "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17,
+        "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
+    ]
+    static let months = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+    static let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    static let yes: Set<String> = ["yes", "yeah", "yep", "yup", "sure", "correct", "right", "absolutely", "definitely", "okay", "ok"]
+    static let no: Set<String> = ["no", "nope", "nah", "negative", "incorrect", "wrong"]
+
+    /// Every slot value in the text, in order of appearance.
+    public func extract(from text: String) -> [SlotValue] {
+        let words = TextNormalizer.words(text)
+        var slots: [SlotValue] = []
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            // Dates: relative days, weekdays, "march third", "the fifteenth".
+            if ["today", "tomorrow", "yesterday"].contains(word) || SlotExtractor.weekdays.contains(word) {
+                slots.append(SlotValue(name: "date", value: word, sensitive: false))
+                index += 1
+                continue
+            }
+            if SlotExtractor.months.contains(word) {
+                var value = word
+                var next = index + 1
+                if next < words.count, words[next] == "the" { next += 1 }
+                if next < words.count, let (day, used) = SlotExtractor.ordinal(words, from: next) {
+                    value += " \(day)"
+                    next += used
+                }
+                slots.append(SlotValue(name: "date", value: value, sensitive: false))
+                index = next
+                continue
+            }
+            if word == "the", index + 1 < words.count, let (day, used) = SlotExtractor.ordinal(words, from: index + 1) {
+                slots.append(SlotValue(name: "date", value: "day \(day)", sensitive: false))
+                index += 1 + used
+                continue
+            }
+            // Numbers: a run of number words.
+            if let run = SlotExtractor.numberRun(words, from: index) {
+                index = run.end
+                let after = index < words.count ? words[index] : ""
+                if ["dollar", "dollars", "buck", "bucks"].contains(after) {
+                    var amount = run.value.map(String.init) ?? run.digits
+                    index += 1
+                    // "and fifty cents" / "fifty cents"
+                    var next = index
+                    if next < words.count, words[next] == "and" { next += 1 }
+                    if let cents = SlotExtractor.numberRun(words, from: next), cents.end < words.count, ["cent", "cents"].contains(words[cents.end]),
+                        let value = cents.value, value < 100
+                    {
+                        amount += "." + (value < 10 ? "0\(value)" : "\(value)")
+                        index = cents.end + 1
+                    }
+                    slots.append(SlotValue(name: "money", value: amount, sensitive: false))
+                } else if ["am", "pm", "oclock", "o'clock"].contains(after), let value = run.value {
+                    let hour = after == "pm" && value < 12 ? value + 12 : value
+                    slots.append(SlotValue(name: "time", value: "\(hour):00", sensitive: false))
+                    index += 1
+                } else if run.isDigitString {
+                    slots.append(SlotValue(name: "digits", value: run.digits, sensitive: run.digits.count >= 8))
+                } else if let value = run.value {
+                    slots.append(SlotValue(name: "number", value: String(value), sensitive: false))
+                }
+                continue
+            }
+            if SlotExtractor.yes.contains(word) || SlotExtractor.no.contains(word) {
+                if !slots.contains(where: { $0.name == "yes_no" }) {
+                    slots.append(SlotValue(name: "yes_no", value: SlotExtractor.yes.contains(word) ? "yes" : "no", sensitive: false))
+                }
+            }
+            index += 1
+        }
+        return slots
+    }
+
+    /// Replaces sensitive digit strings (spoken or written) in text with a mask, for logs and stored transcripts.
+    public func redact(_ text: String) -> String {
+        let words = TextNormalizer.words(text)
+        var output: [String] = []
+        var index = 0
+        while index < words.count {
+            if let run = SlotExtractor.numberRun(words, from: index), run.isDigitString, run.digits.count >= 8 {
+                output.append(String(repeating: "*", count: run.digits.count - 4) + run.digits.suffix(4))
+                index = run.end
+            } else {
+                output.append(words[index])
+                index += 1
+            }
+        }
+        return output.joined(separator: " ")
+    }
+
+    // MARK: - Number words
+
+    struct NumberRun {
+        var end: Int
+        var digits: String  // each word's digits concatenated ("four five six" → "456")
+        var value: Int?  // the words read as one number ("one hundred twenty" → 120)
+        var isDigitString: Bool  // read digit by digit (at least three single digits, or written digits)
+    }
+
+    static func ordinal(_ words: [String], from start: Int) -> (Int, Int)? {
+        guard start < words.count else { return nil }
+        if let value = ordinals[words[start]] { return (value, 1) }
+        if let ten = tens[words[start]], start + 1 < words.count, let unit = ordinals[words[start + 1]], unit < 10 { return (ten + unit, 2) }
+        if let value = Int(words[start].filter(\.isNumber)), words[start].hasSuffix("st") || words[start].hasSuffix("nd")
+            || words[start].hasSuffix("rd") || words[start].hasSuffix("th")
+        {
+            return (value, 1)
+        }
+        return nil
+    }
+
+    static func numberRun(_ words: [String], from start: Int) -> NumberRun? {
+        var index = start
+        var digits = ""
+        var singles = 0
+        var total = 0
+        var current = 0
+        var sawNumber = false
+        var written = false
+        while index < words.count {
+            let word = words[index]
+            if let number = Int(word), word.allSatisfy(\.isNumber) {
+                digits += word
+                current += number
+                written = true
+            } else if word == "double" || word == "triple", index + 1 < words.count, let unit = units[words[index + 1]], unit < 10 {
+                digits += String(repeating: String(unit), count: word == "double" ? 2 : 3)
+                singles += word == "double" ? 2 : 3
+                index += 2
+                sawNumber = true
+                continue
+            } else if let unit = units[word], !(word == "o" && !sawNumber) {
+                digits += String(unit)
+                if unit < 10 { singles += 1 }
+                current += unit
+            } else if let ten = tens[word] {
+                digits += String(ten)
+                current += ten
+            } else if word == "hundred", sawNumber {
+                current = max(1, current) * 100
+            } else if word == "thousand", sawNumber {
+                total += max(1, current) * 1000
+                current = 0
+            } else if word == "and", sawNumber, index + 1 < words.count, units[words[index + 1]] != nil || tens[words[index + 1]] != nil {
+                // "one hundred and twenty"
+            } else {
+                break
+            }
+            sawNumber = true
+            index += 1
+        }
+        guard sawNumber, index > start else { return nil }
+        let isDigits = written ? digits.count >= 3 : singles >= 3 && singles * 2 >= (index - start)
+        return NumberRun(end: index, digits: digits, value: isDigits && digits.count > 9 ? nil : total + current, isDigitString: isDigits)
+    }
+}

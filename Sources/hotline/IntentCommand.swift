@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import HotlineCore
+import HotlineEngines
+
+// MARK: - hotline intent
+
+/// The default flow, relative to the working directory (the repository) or beside the executable's package.
+let defaultFlowPath = "Models/flows/bank.yaml"
+
+struct IntentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "intent",
+        abstract: "What callers mean: the top intent, its confidence and the alternatives, for text or audio.",
+        discussion: """
+            Each argument is an audio file (transcribed first, its n-best list used) or text. With --labels \
+            (TSV: intent<TAB>text or intent<TAB>audio-path) it prints accuracy, a confusion table and the \
+            misclassified items, next to a keyword-only baseline (an IVR that needs the literal words).
+            """
+    )
+
+    @Argument(help: "Text or audio files.")
+    var inputs: [String] = []
+
+    @Option(help: "Flow file.")
+    var flow: String = defaultFlowPath
+
+    @Option(help: "Labelled items to score: intent<TAB>text or intent<TAB>audio-path.")
+    var labels: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var model: ModelOptions
+
+    func validate() throws {
+        if inputs.isEmpty && labels == nil { throw ValidationError("give text, audio files, or --labels FILE") }
+    }
+
+    func run() throws {
+        let definition: FlowDefinition
+        do {
+            definition = try FlowLoader.load(path: flow)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let matcher = definition.makeMatcher()
+        let understanding = Understanding(matcher: matcher, model: model.configuration)
+        if let labels {
+            try evaluate(labels, understanding: understanding, intents: definition.intents.map(\.name))
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        for input in inputs {
+            let (match, transcript) = try understanding.understand(input)
+            if json {
+                let report = Report(input: input, transcript: transcript, intent: match.intent, confidence: match.confidence,
+                                    slots: SlotExtractor().extract(from: transcript), alternatives: Array(match.alternatives.prefix(5)))
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                let others = match.alternatives.prefix(4).map { "\($0.intent) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
+                print("\(input == transcript ? "" : "\(input): ")\"\(transcript)\" → \(match.intent ?? "none") (confidence \(String(format: "%.2f", match.confidence))); \(others)")
+                let slots = SlotExtractor().extract(from: transcript)
+                if !slots.isEmpty { print("  slots: " + slots.map { "\($0.name)=\($0.masked)" }.joined(separator: ", ")) }
+            }
+        }
+    }
+
+    struct Report: Encodable {
+        var input: String
+        var transcript: String
+        var intent: String?
+        var confidence: Double
+        var slots: [SlotValue]
+        var alternatives: [IntentScore]
+    }
+
+    private func evaluate(_ path: String, understanding: Understanding, intents: [String]) throws {
+        let entries: [(id: String, text: String)]
+        do {
+            entries = try ReferenceTranscripts.parse(String(contentsOfFile: path, encoding: .utf8), source: path)
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
+        let baseline = KeywordBaseline(intents: intents)
+        var evaluation = IntentEvaluation()
+        var keywordEvaluation = IntentEvaluation()
+        for (intent, input) in entries {
+            let (match, transcript) = try understanding.understand(input)
+            evaluation.record(expected: intent, predicted: match.intent, input: input, transcript: transcript == input ? nil : transcript)
+            keywordEvaluation.record(expected: intent, predicted: baseline.match(transcript), input: input)
+        }
+        if json {
+            struct Summary: Encodable { var accuracy: Double; var keywordBaseline: Double; var items: [IntentEvaluation.Item]; var confusion: [String: [String: Int]] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(Summary(accuracy: evaluation.accuracy, keywordBaseline: keywordEvaluation.accuracy,
+                                                                 items: evaluation.items, confusion: evaluation.confusion)), as: UTF8.self))
+            return
+        }
+        print(String(format: "intent accuracy: %.1f%% of %d (keyword-only baseline: %.1f%%)", evaluation.accuracy * 100, entries.count, keywordEvaluation.accuracy * 100))
+        print("\nconfusion (expected → predicted: count), errors only:")
+        for (expected, row) in evaluation.confusion.sorted(by: { $0.key < $1.key }) {
+            let wrong = row.filter { $0.key != expected }.sorted { $0.key < $1.key }
+            if !wrong.isEmpty { print("  \(expected) → " + wrong.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + " (of \(row.values.reduce(0, +)))") }
+        }
+        print("\nmisclassified:")
+        for item in evaluation.misclassified {
+            print("  [\(item.expected) → \(item.predicted)] \(item.input)" + (item.transcript.map { " (heard: \"\($0)\")" } ?? ""))
+        }
+    }
+}
+
+/// Turns text or audio into an intent decision.
+struct Understanding {
+    let matcher: IntentMatcher
+    let model: PocketSphinxConfiguration
+    private let recognizer = RecognizerBox()
+
+    init(matcher: IntentMatcher, model: PocketSphinxConfiguration) {
+        self.matcher = matcher
+        self.model = model
+    }
+
+    /// The match and the transcript (the text itself for text input).
+    func understand(_ input: String) throws -> (IntentMatch, String) {
+        let ext = (input as NSString).pathExtension.lowercased()
+        guard audioExtensions.contains(ext), FileManager.default.fileExists(atPath: input) else { return (matcher.match(input), input) }
+        let recognizer = try recognizer.get(model)
+        let reader = try SndFileAudioDecoder().open(AudioOptions.input(for: input, encoding: nil, rate: nil, channels: 1))
+        var resampler = Resampler(from: reader.info.sampleRate, to: recognizer.sampleRate)
+        var detector = VoiceActivityDetector(sampleRate: recognizer.sampleRate)
+        var events: [VoiceActivityEvent] = []
+        while let block = try reader.readBlock(maxFrames: 65_536) { events += detector.process(resampler.process(Transcriber.mixDown(block))) }
+        events += detector.process(resampler.flush()) + detector.flush()
+        // One caller turn: every segment's samples together, decoded once with alternatives.
+        let samples = events.flatMap { event -> [Float] in if case .segment(let segment) = event { segment.samples } else { [] } }
+        guard !samples.isEmpty else { return (matcher.match(""), "") }
+        let recognition = try recognizer.recognize(samples, search: .standard, alternatives: 5)
+        return (matcher.match(recognition), recognition.text)
+    }
+
+    /// Loads the recognizer on first use (text-only runs never load a model).
+    final class RecognizerBox {
+        private var recognizer: PocketSphinxRecognizer?
+        func get(_ configuration: PocketSphinxConfiguration) throws -> PocketSphinxRecognizer {
+            if let recognizer { return recognizer }
+            let made = try PocketSphinxRecognizer(configuration: configuration)
+            recognizer = made
+            return made
+        }
+    }
+}
+
+// MARK: - hotline flow
+
+struct FlowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Work with flow files.", subcommands: [FlowCheck.self])
+}
+
+struct FlowCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check", abstract: "Validate flow files; errors name the file, line and problem.")
+
+    @Argument(help: "Flow files.")
+    var files: [String]
+
+    func run() throws {
+        var failed = false
+        for file in files {
+            do {
+                let flow = try FlowLoader.load(path: file)
+                print("\(file): ok (\(flow.name): \(flow.intents.count) intents, \(flow.intents.reduce(0) { $0 + $1.examples.count }) examples)")
+            } catch {
+                printError("error: \(error)")
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
