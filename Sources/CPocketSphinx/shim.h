@@ -7,6 +7,7 @@
 #include <sphinxbase/logmath.h>
 #include <sphinxbase/feat.h>
 #include <sphinxbase/cmn.h>
+#include <sphinxbase/ngram_model.h>
 
 /// A configuration holding PocketSphinx's argument definitions and nothing else set.
 /// `cmd_ln_init` is variadic, which Swift cannot call, so it is wrapped here.

@@ -92,6 +92,9 @@ public final class Decoder {
     /// Discards the library's global log once per process (the `-logfn` option covers decoders only).
     private static let silenceLibraryLog: Void = { err_set_logfp(nil) }()
 
+    /// The same, for other users of the library in this module.
+    static var silenceLibraryLogOnce: Void { silenceLibraryLog }
+
     // MARK: - Utterances
 
     /// Starts a new stream: frame numbers (and so word times) count from zero again.

@@ -31,6 +31,12 @@ struct IntentCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "Recognise audio with the general language model instead of the flow's domain model.")
+    var general = false
+
+    @Option(help: "Most frequent general-model words the domain model backs off to.")
+    var generalWords = 3_000
+
     @OptionGroup var model: ModelOptions
 
     func validate() throws {
@@ -46,7 +52,7 @@ struct IntentCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let matcher = definition.makeMatcher()
-        let understanding = Understanding(matcher: matcher, model: model.configuration)
+        let understanding = Understanding(matcher: matcher, model: model.configuration, flow: general ? nil : definition, generalWords: generalWords)
         if let labels {
             try evaluate(labels, understanding: understanding, intents: definition.intents.map(\.name))
             return
@@ -117,18 +123,23 @@ struct IntentCommand: ParsableCommand {
 struct Understanding {
     let matcher: IntentMatcher
     let model: PocketSphinxConfiguration
+    /// The flow whose domain model recognises audio (`nil`: the general model).
+    let flow: FlowDefinition?
+    let generalWords: Int
     private let recognizer = RecognizerBox()
 
-    init(matcher: IntentMatcher, model: PocketSphinxConfiguration) {
+    init(matcher: IntentMatcher, model: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int = 3_000) {
         self.matcher = matcher
         self.model = model
+        self.flow = flow
+        self.generalWords = generalWords
     }
 
     /// The match and the transcript (the text itself for text input).
     func understand(_ input: String) throws -> (IntentMatch, String) {
         let ext = (input as NSString).pathExtension.lowercased()
         guard audioExtensions.contains(ext), FileManager.default.fileExists(atPath: input) else { return (matcher.match(input), input) }
-        let recognizer = try recognizer.get(model)
+        let recognizer = try recognizer.get(model, flow: flow, generalWords: generalWords)
         let reader = try SndFileAudioDecoder().open(AudioOptions.input(for: input, encoding: nil, rate: nil, channels: 1))
         var resampler = Resampler(from: reader.info.sampleRate, to: recognizer.sampleRate)
         var detector = VoiceActivityDetector(sampleRate: recognizer.sampleRate)
@@ -138,16 +149,17 @@ struct Understanding {
         // One caller turn: every segment's samples together, decoded once with alternatives.
         let samples = events.flatMap { event -> [Float] in if case .segment(let segment) = event { segment.samples } else { [] } }
         guard !samples.isEmpty else { return (matcher.match(""), "") }
-        let recognition = try recognizer.recognize(samples, search: .standard, alternatives: 5)
+        let recognition = try recognizer.recognize(samples, search: flow == nil ? .standard : .named("domain"), alternatives: 5)
         return (matcher.match(recognition), recognition.text)
     }
 
     /// Loads the recognizer on first use (text-only runs never load a model).
     final class RecognizerBox {
         private var recognizer: PocketSphinxRecognizer?
-        func get(_ configuration: PocketSphinxConfiguration) throws -> PocketSphinxRecognizer {
+        func get(_ configuration: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int) throws -> PocketSphinxRecognizer {
             if let recognizer { return recognizer }
             let made = try PocketSphinxRecognizer(configuration: configuration)
+            if let flow { try made.addLanguageModel(named: "domain", file: DomainModel.build(for: flow, recognizer: configuration).path) }
             recognizer = made
             return made
         }

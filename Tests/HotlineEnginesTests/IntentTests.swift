@@ -104,3 +104,29 @@ enum Flows {
         }
     }
 }
+
+@Suite(.serialized) struct DomainModelTests {
+    @Test func theDomainModelIsBuiltCachedLoadedAndHelpsRecognition() async throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let cache = try Fixtures.temporaryDirectory()
+        let model = try DomainModel.build(for: flow, cacheDirectory: cache)
+        #expect(FileManager.default.fileExists(atPath: model.path))
+        #expect(model.sentences > flow.intents.reduce(0) { $0 + $1.examples.count })
+        #expect(model.unknownWords == ["passcode", "pickpocketed"])
+        let modified = try FileManager.default.attributesOfItem(atPath: model.path)[.modificationDate] as? Date
+        #expect(try DomainModel.build(for: flow, cacheDirectory: cache).path == model.path)  // reused, not rebuilt
+        #expect(try FileManager.default.attributesOfItem(atPath: model.path)[.modificationDate] as? Date == modified)
+
+        let recognizer = try PocketSphinxRecognizer()
+        try recognizer.addLanguageModel(named: "domain", file: model.path)
+        let synthesizer = try ESpeakSynthesizer.shared()
+        let matcher = flow.makeMatcher()
+        // A caller line through a telephone leg: the domain search hears the request the general model garbles.
+        let speech = PCM.floats(try await synthesizer.synthesizeSamples("I lost my debit card yesterday"))
+        let phone = TelephoneChannel.decode(TelephoneChannel.encode(speech, from: synthesizer.sampleRate), to: 16_000)
+        let padded = [Float](repeating: 0, count: 4_000) + phone + [Float](repeating: 0, count: 4_000)
+        let domain = try recognizer.recognize(padded, search: .named("domain"), alternatives: 5)
+        #expect(matcher.match(domain).intent == "lost_card", "heard \(domain.text)")
+        #expect(domain.text.contains("card"))
+    }
+}
