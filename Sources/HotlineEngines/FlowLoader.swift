@@ -124,7 +124,114 @@ public enum FlowLoader {
                 intents.append(IntentDefinition(name: intent.key, examples: examples))
             }
             guard !intents.isEmpty else { throw fail(intentsEntry.value, "the flow defines no intents") }
-            return FlowDefinition(name: name, description: description, language: language, synonyms: synonyms, intents: intents, source: source)
+            var dialog: DialogDefinition?
+            if let statesEntry = value("states") {
+                guard let startEntry = value("start") else { throw fail(statesEntry.keyNode, "a flow with 'states' needs 'start'") }
+                let names = Set(intents.map(\.name))
+                dialog = try self.dialog(states: statesEntry.value, start: startEntry.value, handoff: value("handoff")?.value, intents: names)
+            }
+            return FlowDefinition(name: name, description: description, language: language, synonyms: synonyms, intents: intents, source: source,
+                                  dialog: dialog)
+        }
+
+        // MARK: Dialog
+
+        func dialog(states node: Node, start: Node, handoff: Node?, intents: Set<String>) throws(FlowError) -> DialogDefinition {
+            var policy = HandoffPolicy()
+            if let handoff {
+                let fields = try mapping(handoff, "handoff")
+                try check(fields, allowed: ["default_queue", "queues", "max_no_match", "max_no_input", "message"], in: "handoff")
+                for field in fields {
+                    switch field.key {
+                    case "default_queue": policy.defaultQueue = try string(field.value, "default_queue")
+                    case "message": policy.message = try string(field.value, "message")
+                    case "max_no_match": policy.maximumNoMatch = try number(field.value, "max_no_match")
+                    case "max_no_input": policy.maximumNoInput = try number(field.value, "max_no_input")
+                    default:
+                        for queue in try mapping(field.value, "queues") {
+                            guard intents.contains(queue.key) else { throw fail(queue.keyNode, "queues: '\(queue.key)' is not an intent of this flow") }
+                            policy.queueByIntent[queue.key] = try string(queue.value, "queue of '\(queue.key)'")
+                        }
+                    }
+                }
+            }
+            var states: [String: DialogState] = [:]
+            var targets: [(String, Node)] = []
+            for entry in try mapping(node, "states") {
+                let fields = try mapping(entry.value, "state '\(entry.key)'")
+                try check(fields, allowed: ["prompt", "search", "expect", "reprompt", "reprompts", "no_input", "on"], in: "state '\(entry.key)'")
+                var state = DialogState(name: entry.key, prompt: "")
+                for field in fields {
+                    switch field.key {
+                    case "prompt": state.prompt = try string(field.value, "prompt")
+                    case "search": state.search = try search(field.value)
+                    case "expect":
+                        state.expects = try strings(field.value, "expect")
+                        for (index, name) in state.expects.enumerated() where !intents.contains(name) {
+                            throw fail(field.value.sequence?[index], "expect: '\(name)' is not an intent of this flow")
+                        }
+                    case "reprompt": state.reprompts = [try string(field.value, "reprompt")]
+                    case "reprompts": state.reprompts = try strings(field.value, "reprompts")
+                    case "no_input": state.noInput = try string(field.value, "no_input")
+                    default:
+                        for transition in try mapping(field.value, "on") {
+                            guard intents.contains(transition.key) else {
+                                throw fail(transition.keyNode, "on: '\(transition.key)' is not an intent of this flow")
+                            }
+                            let (action, target) = try self.action(transition.value, intent: transition.key)
+                            if let target { targets.append((target, transition.value)) }
+                            state.transitions[transition.key] = action
+                        }
+                    }
+                }
+                guard !state.prompt.isEmpty else { throw fail(entry.keyNode, "state '\(entry.key)' needs a 'prompt'") }
+                states[entry.key] = state
+            }
+            let startName = try string(start, "start")
+            guard states[startName] != nil else { throw fail(start, "start: there is no state '\(startName)'") }
+            for (target, node) in targets where states[target] == nil { throw fail(node, "no state '\(target)' to go to") }
+            return DialogDefinition(start: startName, states: states, handoff: policy)
+        }
+
+        func number(_ node: Node, _ what: String) throws(FlowError) -> Int {
+            guard let value = node.int, value > 0 else { throw fail(node, "\(what) must be a positive whole number") }
+            return value
+        }
+
+        func search(_ node: Node) throws(FlowError) -> StateSearch {
+            let text = try string(node, "search")
+            switch text {
+            case "domain": return .domain
+            case "general": return .general
+            default:
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, ["grammar", "keywords"].contains(parts[0]) else {
+                    throw fail(node, "search must be domain, general, grammar:FILE or keywords:FILE, not '\(text)'")
+                }
+                // Relative paths are relative to the flow file.
+                let path = parts[1].hasPrefix("/") ? parts[1] : URL(fileURLWithPath: source).deletingLastPathComponent().appendingPathComponent(parts[1]).standardized.path
+                guard FileManager.default.fileExists(atPath: path) else { throw fail(node, "search: no such file \(path)") }
+                return parts[0] == "grammar" ? .grammar(path: path) : .keywords(path: path)
+            }
+        }
+
+        /// A transition: a state name, or a mapping of say/go/handoff/end.
+        func action(_ node: Node, intent: String) throws(FlowError) -> (DialogAction, String?) {
+            if let target = node.scalar?.string { return (DialogAction(goTo: target), target) }
+            let fields = try mapping(node, "the action for '\(intent)'")
+            try check(fields, allowed: ["say", "go", "handoff", "end"], in: "the action for '\(intent)'")
+            var action = DialogAction()
+            for field in fields {
+                switch field.key {
+                case "say": action.say = try string(field.value, "say")
+                case "go": action.goTo = try string(field.value, "go")
+                case "handoff": action.handoff = try string(field.value, "handoff")
+                default:
+                    guard let flag = field.value.bool else { throw fail(field.value, "end must be true or false") }
+                    action.end = flag
+                }
+            }
+            return (action, action.goTo)
         }
     }
 }

@@ -130,3 +130,79 @@ enum Flows {
         #expect(domain.text.contains("card"))
     }
 }
+
+@Suite struct DialogTests {
+    static func session() throws -> DialogSession {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        return DialogSession(dialog: try #require(flow.dialog), matcher: flow.makeMatcher())
+    }
+
+    @Test func lostCardIsConfirmedThenHandedToTheCardsTeamWithASummary() throws {
+        var dialog = try Self.session()
+        #expect(dialog.start().say.hasPrefix("Thank you for calling First Community Bank"))
+        let first = dialog.hear("hi i can't find my debit card anywhere, the number is four five six seven eight nine one two three four five six")
+        #expect(first.intent == "lost_card" && first.search == .grammar(path: Flows.root + "/Models/grammars/yesno.gram"))
+        #expect(first.say.contains("Shall I block it now?"))
+        let second = dialog.hear("yeah")
+        let handoff = try #require(second.handoff)
+        #expect(second.end && second.say.contains("Your card is blocked"))
+        #expect(handoff.queue == "cards" && handoff.intent == "lost_card")
+        #expect(handoff.slots["digits"] == "********3456")
+        #expect(handoff.transcript.count == 5)
+        #expect(!handoff.transcript.joined().contains("four five six seven eight"))  // the card number is never kept
+    }
+
+    @Test func twoAnswersThatMatchNothingGoToAPerson() throws {
+        var dialog = try Self.session()
+        _ = dialog.start()
+        let reprompt = dialog.hear("the moon is made of cheese")
+        #expect(reprompt.handoff == nil && reprompt.say.hasPrefix("Sorry, I didn't catch that"))
+        let second = dialog.hear("purple monkey dishwasher")
+        #expect(second.handoff?.reason == "repeated no match" && second.handoff?.queue == "general")
+    }
+
+    @Test func aRequestForAPersonIsHonouredAnywhereAndRoutedBySkill() throws {
+        var dialog = try Self.session()
+        _ = dialog.start()
+        _ = dialog.hear("my card got declined at the store")
+        let turn = dialog.hear("just let me talk to a real person")
+        #expect(turn.handoff?.reason == "caller asked for a person")
+        #expect(turn.handoff?.queue == "cards")  // the caller's topic decides the skill
+    }
+
+    @Test func requestsWithoutAnAutomatedAnswerGoToTheRightQueue() throws {
+        var dialog = try Self.session()
+        _ = dialog.start()
+        let turn = dialog.hear("i'd like to apply for a mortgage")
+        #expect(turn.handoff?.queue == "lending" && turn.handoff?.intent == "loan_inquiry")
+    }
+
+    @Test func silenceRepromptsThenHandsOffAndAnswersEndTheCall() throws {
+        var dialog = try Self.session()
+        _ = dialog.start()
+        #expect(dialog.noInput().say.hasPrefix("Are you still there?"))
+        #expect(dialog.noInput().handoff?.reason == "no input")
+        var polite = try Self.session()
+        _ = polite.start()
+        let hours = polite.hear("what time do you close on saturday")
+        #expect(hours.say.contains("nine to noon") && hours.say.hasSuffix("Is there anything else I can help you with?"))
+        #expect(polite.hear("no that's all").end)
+    }
+
+    @Test(arguments: [
+        ("start: nowhere\nstates:\n  a:\n    prompt: hi\n", 1, 8, "start: there is no state 'nowhere'"),
+        ("start: a\nstates:\n  a:\n    prompt: hi\n    on:\n      lost_card: b\n", 6, 18, "no state 'b' to go to"),
+        ("start: a\nstates:\n  a:\n    prompt: hi\n    on:\n      lost_kard: a\n", 6, 7, "on: 'lost_kard' is not an intent of this flow"),
+        ("start: a\nstates:\n  a:\n    prompt: hi\n    search: grammar:missing.gram\n", 5, 13, "search: no such file"),
+        ("states:\n  a:\n    prompt: hi\n", 1, 1, "a flow with 'states' needs 'start'"),
+    ])
+    func malformedDialogsNameTheLine(dialog: String, line: Int, column: Int, problem: String) {
+        let yaml = "name: x\nintents:\n  lost_card:\n    examples: [i lost my card]\n" + dialog
+        #expect {
+            _ = try FlowLoader.parse(yaml, source: "/tmp/flows/broken.yaml")
+        } throws: { error in
+            guard let error = error as? FlowError else { return false }
+            return error.line == line + 4 && error.column == column && error.problem.contains(problem)
+        }
+    }
+}

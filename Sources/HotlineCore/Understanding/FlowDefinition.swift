@@ -14,15 +14,19 @@ public struct FlowDefinition: Sendable, Equatable {
     public var intents: [IntentDefinition]
     /// The file it came from.
     public var source: String
+    /// The dialog, when the flow has states.
+    public var dialog: DialogDefinition?
 
     /// Makes a definition.
-    public init(name: String, description: String, language: String, synonyms: [String: [String]], intents: [IntentDefinition], source: String) {
+    public init(name: String, description: String, language: String, synonyms: [String: [String]], intents: [IntentDefinition], source: String,
+                dialog: DialogDefinition? = nil) {
         self.name = name
         self.description = description
         self.language = language
         self.synonyms = synonyms
         self.intents = intents
         self.source = source
+        self.dialog = dialog
     }
 
     /// A matcher for this flow's intents.

@@ -70,9 +70,9 @@ public struct IntentMatcher: Sendable {
     static let stopWords: Set<String> = [
         "a", "an", "the", "i", "me", "my", "mine", "you", "your", "we", "our", "it", "is", "am", "are", "was", "be", "been",
         "to", "of", "for", "on", "in", "at", "and", "or", "so", "do", "did", "doe", "have", "has", "had", "can", "could",
-        "would", "will", "shall", "should", "please", "just", "like", "um", "uh", "hi", "hello", "hey", "yes", "okay", "ok",
+        "would", "will", "shall", "should", "please", "just", "like", "um", "uh", "hi", "hello", "hey",
         "this", "that", "there", "some", "with", "about", "get", "got", "need", "want", "wanted", "would", "know", "let", "us",
-        "if", "what", "how", "also", "then", "thank", "thanks", "really", "well", "oh",
+        "if", "what", "how", "also", "then", "really", "well", "oh",
     ]
 
     /// The intents' names, in definition order.

@@ -1,0 +1,256 @@
+// MARK: - Dialog flows
+
+/// Which recognition search a dialog state listens with.
+public enum StateSearch: Sendable, Equatable {
+    /// The flow's domain language model (the default).
+    case domain
+    /// The general language model.
+    case general
+    /// A JSGF grammar file.
+    case grammar(path: String)
+    /// A keyword list file.
+    case keywords(path: String)
+
+    /// The name the recognizer knows this search by.
+    public var searchName: String {
+        switch self {
+        case .domain: "domain"
+        case .general: "general"
+        case .grammar(let path): "grammar:" + path
+        case .keywords(let path): "keywords:" + path
+        }
+    }
+}
+
+/// What the bot does when an intent is heard in a state.
+public struct DialogAction: Sendable, Equatable {
+    /// Text to say first (slot values in `{braces}` are filled in).
+    public var say: String?
+    /// The state to go to next (`nil` stays, unless the action ends the call or hands off).
+    public var goTo: String?
+    /// Hand the caller to this queue.
+    public var handoff: String?
+    /// End the call.
+    public var end: Bool
+
+    /// Makes an action.
+    public init(say: String? = nil, goTo: String? = nil, handoff: String? = nil, end: Bool = false) {
+        self.say = say
+        self.goTo = goTo
+        self.handoff = handoff
+        self.end = end
+    }
+}
+
+/// One state of a dialog.
+public struct DialogState: Sendable, Equatable {
+    /// The state's name.
+    public var name: String
+    /// What the bot says on entering (slot values in `{braces}`).
+    public var prompt: String
+    /// The search for the caller's answer.
+    public var search: StateSearch
+    /// Intents this state expects (empty: any).
+    public var expects: [String]
+    /// Said after an answer that matched nothing (in turn; the last repeats).
+    public var reprompts: [String]
+    /// Said when the caller says nothing.
+    public var noInput: String?
+    /// Actions by intent.
+    public var transitions: [String: DialogAction]
+
+    /// Makes a state.
+    public init(name: String, prompt: String, search: StateSearch = .domain, expects: [String] = [], reprompts: [String] = [],
+                noInput: String? = nil, transitions: [String: DialogAction] = [:]) {
+        self.name = name
+        self.prompt = prompt
+        self.search = search
+        self.expects = expects
+        self.reprompts = reprompts
+        self.noInput = noInput
+        self.transitions = transitions
+    }
+}
+
+/// Where callers are handed to a person.
+public struct HandoffPolicy: Sendable, Equatable {
+    /// The queue when nothing more specific applies.
+    public var defaultQueue = "general"
+    /// Queue by skill: the caller's intent → queue.
+    public var queueByIntent: [String: String] = [:]
+    /// Unmatched answers in a row before handing off. Default 2.
+    public var maximumNoMatch = 2
+    /// Silences in a row before handing off. Default 2.
+    public var maximumNoInput = 2
+    /// What the bot says when it hands off (`{queue}` is filled in).
+    public var message = "Let me connect you with someone who can help. Please hold."
+
+    /// Default policy.
+    public init() {}
+}
+
+/// The dialog part of a flow.
+public struct DialogDefinition: Sendable, Equatable {
+    /// The first state.
+    public var start: String
+    /// States by name.
+    public var states: [String: DialogState]
+    /// Handoff rules.
+    public var handoff: HandoffPolicy
+
+    /// Makes a dialog.
+    public init(start: String, states: [String: DialogState], handoff: HandoffPolicy = HandoffPolicy()) {
+        self.start = start
+        self.states = states
+        self.handoff = handoff
+    }
+}
+
+// MARK: - Running a dialog
+
+/// Why the caller is handed to a person.
+public struct Handoff: Sendable, Equatable, Codable {
+    /// The queue.
+    public var queue: String
+    /// Why: "caller asked for a person", "repeated no match", "no input", "caller frustrated", or the flow's action.
+    public var reason: String
+    /// The caller's main intent so far.
+    public var intent: String?
+    /// Slots heard (sensitive values masked).
+    public var slots: [String: String]
+    /// The conversation so far, "caller: …" and "bot: …" lines (sensitive digits masked).
+    public var transcript: [String]
+}
+
+/// What the bot does after a caller turn.
+public struct DialogTurn: Sendable, Equatable {
+    /// What to say.
+    public var say: String
+    /// The search for the next answer.
+    public var search: StateSearch
+    /// Set when the call goes to a person.
+    public var handoff: Handoff?
+    /// Whether the call ends after `say`.
+    public var end: Bool
+    /// The intent heard, if any.
+    public var intent: String?
+}
+
+/// One caller's way through a dialog. Not thread-safe: one per call, driven by its session.
+public struct DialogSession: Sendable {
+    /// The dialog.
+    public let dialog: DialogDefinition
+    private let matcher: IntentMatcher
+    private let slotExtractor = SlotExtractor()
+    /// The current state.
+    public private(set) var state: String
+    /// Slot values heard so far (masked where sensitive).
+    public private(set) var slots: [String: String] = [:]
+    /// The caller's main intent (the first one recognised that is not a yes, no or repeat).
+    public private(set) var topic: String?
+    private var transcript: [String] = []
+    private var noMatches = 0
+    private var noInputs = 0
+    private var lastPrompt = ""
+
+    /// Intents that answer a question rather than state a request.
+    static let answers: Set<String> = ["affirm", "deny", "repeat", "goodbye"]
+
+    /// Starts at the dialog's first state.
+    public init(dialog: DialogDefinition, matcher: IntentMatcher) {
+        self.dialog = dialog
+        self.matcher = matcher
+        state = dialog.start
+    }
+
+    /// The opening turn; `greeting` (for a returning caller) replaces the start prompt's first sentence when given.
+    public mutating func start(greeting: String? = nil) -> DialogTurn {
+        let current = dialog.states[state]!
+        let prompt = greeting.map { "\($0) \(current.prompt)" } ?? current.prompt
+        return speak(fill(prompt), search: current.search)
+    }
+
+    /// The caller said nothing.
+    public mutating func noInput() -> DialogTurn {
+        noInputs += 1
+        let current = dialog.states[state]!
+        if noInputs >= dialog.handoff.maximumNoInput { return handOff(reason: "no input", queue: nil) }
+        return speak(fill(current.noInput ?? lastPrompt), search: current.search)
+    }
+
+    /// The caller said something (text, or a recognition with its n-best list).
+    public mutating func hear(_ text: String, recognition: Recognition? = nil) -> DialogTurn {
+        noInputs = 0
+        let masked = slotExtractor.redact(text)
+        transcript.append("caller: \(masked)")
+        for slot in slotExtractor.extract(from: text) { slots[slot.name] = slot.masked }
+        let match = recognition.map(matcher.match) ?? matcher.match(text)
+        let current = dialog.states[state]!
+        var intent = match.intent
+        if let heard = intent, !current.expects.isEmpty, !current.expects.contains(heard), current.transitions[heard] == nil,
+            !["speak_to_agent", "repeat", "goodbye", "complaint"].contains(heard)
+        {
+            intent = nil  // heard something this state does not deal with
+        }
+        guard let intent else {
+            noMatches += 1
+            if noMatches >= dialog.handoff.maximumNoMatch { return handOff(reason: "repeated no match", queue: nil) }
+            let reprompt = current.reprompts.isEmpty ? "Sorry, I didn't get that. \(current.prompt)"
+                : current.reprompts[min(noMatches - 1, current.reprompts.count - 1)]
+            return speak(fill(reprompt), search: current.search, intent: nil)
+        }
+        noMatches = 0
+        if topic == nil, !DialogSession.answers.contains(intent) { topic = intent }
+        if let action = current.transitions[intent] { return perform(action, intent: intent) }
+        // Intents every state understands.
+        switch intent {
+        case "speak_to_agent": return handOff(reason: "caller asked for a person", queue: nil, intent: intent)
+        case "complaint": return handOff(reason: "caller frustrated", queue: dialog.handoff.queueByIntent["complaint"], intent: intent)
+        case "repeat": return speak(lastPrompt, search: current.search, intent: intent)
+        case "goodbye": return speak("Thank you for calling. Goodbye.", search: current.search, end: true, intent: intent)
+        default:
+            // A request this state has no rule for: whoever handles that topic.
+            return handOff(reason: "no automated answer for \(intent)", queue: nil, intent: intent)
+        }
+    }
+
+    private mutating func perform(_ action: DialogAction, intent: String) -> DialogTurn {
+        var text = action.say.map(fill) ?? ""
+        if let handoff = action.handoff {
+            return handOff(reason: "\(topic ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
+        }
+        if action.end { return speak(text, search: dialog.states[state]!.search, end: true, intent: intent) }
+        if let next = action.goTo, let target = dialog.states[next] {
+            state = next
+            text = [text, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " ")
+            return speak(text, search: target.search, intent: intent)
+        }
+        return speak(text, search: dialog.states[state]!.search, intent: intent)
+    }
+
+    private mutating func handOff(reason: String, queue: String?, intent: String? = nil, preface: String = "") -> DialogTurn {
+        let target = queue ?? (topic.flatMap { dialog.handoff.queueByIntent[$0] }) ?? dialog.handoff.defaultQueue
+        // The flow's own words when it has them, else the standard handoff message.
+        let text = preface.isEmpty ? dialog.handoff.message.replacingOccurrences(of: "{queue}", with: target) : preface
+        transcript.append("bot: \(text)")
+        let handoff = Handoff(queue: target, reason: reason, intent: topic, slots: slots, transcript: transcript)
+        return DialogTurn(say: text, search: dialog.states[state]!.search, handoff: handoff, end: true, intent: intent)
+    }
+
+    private mutating func speak(_ text: String, search: StateSearch, end: Bool = false, intent: String? = nil) -> DialogTurn {
+        if !text.isEmpty {
+            lastPrompt = text
+            transcript.append("bot: \(text)")
+        }
+        return DialogTurn(say: text, search: search, handoff: nil, end: end, intent: intent)
+    }
+
+    /// Fills `{slot}` placeholders with what the caller said (unknown ones are left as they are).
+    private func fill(_ text: String) -> String {
+        var result = text
+        for (name, value) in slots { result = result.replacingOccurrences(of: "{\(name)}", with: value) }
+        return result
+    }
+}
+
+import Foundation
