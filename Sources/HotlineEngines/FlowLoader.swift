@@ -235,3 +235,23 @@ public enum FlowLoader {
         }
     }
 }
+
+// MARK: - Recognizers for a flow
+
+extension PocketSphinxRecognizer {
+    /// Adds every search the flow's states use: the domain language model (built or taken from the cache) and
+    /// each grammar and keyword list, named as `DialogResponder.recognitionSearch` names them.
+    public func prepare(for flow: FlowDefinition, domainModel: DomainModel) throws {
+        try addLanguageModel(named: StateSearch.domain.searchName, file: domainModel.path)
+        for state in flow.dialog?.states.values.sorted(by: { $0.name < $1.name }) ?? [] {
+            switch state.search {
+            case .grammar(let path) where !searchNames.contains(state.search.searchName):
+                try addGrammar(named: state.search.searchName, file: path)
+            case .keywords(let path) where !searchNames.contains(state.search.searchName):
+                try addKeywords(named: state.search.searchName, file: path)
+            default:
+                break
+            }
+        }
+    }
+}

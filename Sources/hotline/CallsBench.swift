@@ -168,7 +168,7 @@ struct CallsBench: AsyncParsableCommand {
         if grammar { configuration.decoding = .whole }
         let session = try CallSession(
             id: "bench-\(index)", format: format, configuration: configuration, pool: pool, renderer: renderer,
-            responder: { result in Reply(text: "Thanks. I heard \(result.utterance.text). Is there anything else?") }
+            responder: ReplyToEachUtterance { result in Reply(text: "Thanks. I heard \(result.utterance.text). Is there anything else?") }
         )
         return await withTaskGroup(of: CallOutcome?.self) { group in
             group.addTask { await session.run(); return nil }

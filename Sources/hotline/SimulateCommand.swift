@@ -42,6 +42,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Call leg format: mulaw, alaw, l16 (8 kHz) or l16-16k.")
     var leg: LegFormat = .mulaw
 
+    @Option(help: "Run this flow's dialog (its prompts, searches and handoffs) instead of --greeting and --reply.")
+    var flow: String?
+
     @Option(help: "The bot's first prompt (empty for none).")
     var greeting = "Thank you for calling. How can I help you today?"
 
@@ -90,18 +93,40 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--channel \(channel): the recording has \(reader.info.channels) channel(s)")
         }
         let configuration = model.configuration
-        let pool = try RecognizerPool(size: 1) { try PocketSphinxRecognizer(configuration: configuration) }
-        let renderer = PromptRenderer(synthesizer: try ESpeakSynthesizer.shared())
         var callConfiguration = CallConfiguration()
         callConfiguration.decoding = decoding
         callConfiguration.voice.voice = voice
         // Fed faster than real time, audio waits for the decoder by design: no backlog bound.
         if fast { callConfiguration.maximumBacklog = .infinity }
         if model.grammar != nil || model.keywords != nil { callConfiguration.decoding = .whole }
-        let template = reply
-        let responder: Responder? = template.isEmpty ? nil : { @Sendable result in
-            Reply(text: template.replacingOccurrences(of: "{text}", with: result.utterance.text))
+        let pool: RecognizerPool
+        let responder: (any CallResponder)?
+        if let flow {
+            let definition: FlowDefinition
+            do {
+                definition = try FlowLoader.load(path: flow)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(2)
+            }
+            guard let dialog = definition.dialog else { throw ValidationError("\(flow): the flow has no states") }
+            let domain = try DomainModel.build(for: definition, recognizer: configuration)
+            pool = try RecognizerPool(size: 1) {
+                let recognizer = try PocketSphinxRecognizer(configuration: configuration)
+                try recognizer.prepare(for: definition, domainModel: domain)
+                return recognizer
+            }
+            callConfiguration.initialSearch = DialogResponder.recognitionSearch(dialog.states[dialog.start]!.search)
+            responder = DialogResponder(dialog: dialog, matcher: definition.makeMatcher())
+        } else {
+            pool = try RecognizerPool(size: 1) { try PocketSphinxRecognizer(configuration: configuration) }
+            let template = reply
+            let greetingReply = greeting.isEmpty ? nil : Reply(text: greeting)
+            responder = template.isEmpty && greetingReply == nil ? nil : ReplyToEachUtterance(greeting: greetingReply) { result in
+                template.isEmpty ? nil : Reply(text: template.replacingOccurrences(of: "{text}", with: result.utterance.text))
+            }
         }
+        let renderer = PromptRenderer(synthesizer: try ESpeakSynthesizer.shared())
         let session = try CallSession(
             id: "simulated", format: format, configuration: callConfiguration, pool: pool, renderer: renderer, responder: responder
         )
@@ -119,7 +144,6 @@ struct SimulateCommand: AsyncParsableCommand {
                     if let line = Self.describe(event, partials: showPartials) { print(line) }
                 }
             }
-            if !greeting.isEmpty { session.say(greeting) }
             // Stream the recording: read, resample and encode block by block, feed 20 ms chunks.
             let chunk = format.bytes(forSeconds: 0.02)
             let clock = ContinuousClock()
@@ -128,7 +152,7 @@ struct SimulateCommand: AsyncParsableCommand {
             var pending: [UInt8] = []
             var resampler = Resampler(from: reader.info.sampleRate, to: format.sampleRate)
             var finished = false
-            while !finished {
+            while !finished, !session.hasEnded {
                 var audio: [Float]
                 if let block = try reader.readBlock(maxFrames: 8_192) {
                     let mono = channel.map { block[$0] } ?? (block.count == 1 ? block[0] : Transcriber.mixDown(block))
@@ -193,6 +217,9 @@ struct SimulateCommand: AsyncParsableCommand {
         case .bargeIn(let id, let at): return "\(stamp(at)) bot     ■ barge-in: prompt \(id) stopped"
         case .overloaded(let at, let dropped): return "\(stamp(at)) call    overloaded: \(String(format: "%.1f", dropped)) s of audio not accepted"
         case .error(let error): return "          call    error: \(error)"
+        case .handoff(let handoff, let at):
+            return "\(stamp(at)) bot     → handoff to '\(handoff.queue)' (\(handoff.reason)); intent \(handoff.intent ?? "unknown")"
+                + (handoff.slots.isEmpty ? "" : ", slots " + handoff.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", "))
         case .ended(let at, let reason): return "\(stamp(at)) call    ended (\(reason))"
         }
     }

@@ -236,3 +236,57 @@ final class Locked<Value>: @unchecked Sendable {
         #expect(result.stderr.contains("\(directory)/broken.yaml:4:5: unknown key 'exampels' in intent 'lost_card'"))
     }
 }
+
+@Suite(.serialized) struct DialogFromAudioTests {
+    /// 16-bit PCM samples of a WAV file's data chunk.
+    static func pcm(_ path: String) throws -> Data {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        var offset = 12
+        while offset + 8 <= data.count {
+            let id = String(decoding: data[offset..<offset + 4], as: UTF8.self)
+            let size = Int(data[offset + 4]) | Int(data[offset + 5]) << 8 | Int(data[offset + 6]) << 16 | Int(data[offset + 7]) << 24
+            if id == "data" { return data[(offset + 8)..<min(data.count, offset + 8 + size)] }
+            offset += 8 + size + size % 2
+        }
+        return Data()
+    }
+
+    /// A caller side at 8 kHz: silence, then each line spoken by espeak-ng after the given pause.
+    static func call(_ lines: [(pause: Double, text: String)], path: String) throws {
+        let directory = try CLI.temporaryDirectory()
+        var pcm = Data()
+        for (index, line) in lines.enumerated() {
+            pcm += Data(count: Int(line.pause * 8_000) * 2)
+            let file = "\(directory)/\(index).wav"
+            let result = try CLI.run(["say", line.text, "--audio-format", "wav8k", "-o", file])
+            #expect(result.status == 0)
+            pcm += try Self.pcm(file)
+        }
+        pcm += Data(count: 16_000 * 2)
+        var header = Data()
+        func append(_ value: UInt32, _ bytes: Int) { withUnsafeBytes(of: value.littleEndian) { header += Data($0.prefix(bytes)) } }
+        header += Data("RIFF".utf8); append(UInt32(36 + pcm.count), 4); header += Data("WAVEfmt ".utf8)
+        append(16, 4); append(1, 2); append(1, 2); append(8_000, 4); append(16_000, 4); append(2, 2); append(16, 2)
+        header += Data("data".utf8); append(UInt32(pcm.count), 4)
+        try (header + pcm).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aLostCardIsConfirmedAndHandedToTheCardsTeam() throws {
+        let path = try CLI.temporaryDirectory() + "/lost-card.wav"
+        try Self.call([(5.5, "I think I lost my debit card yesterday."), (7.0, "Yes please.")], path: path)
+        let result = try CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Shall I block it now?"))
+        #expect(result.stdout.contains("→ handoff to 'cards' (lost_card: the flow hands it to cards); intent lost_card"))
+        #expect(result.stdout.contains("call    ended (handed to cards)"))
+    }
+
+    @Test func twoAnswersTheBotCannotPlaceGoToAPerson() throws {
+        let path = try CLI.temporaryDirectory() + "/no-match.wav"
+        try Self.call([(5.5, "The weather in Paris is lovely in the spring."), (8.0, "My cat sleeps on the piano all afternoon.")], path: path)
+        let result = try CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Sorry, I didn't catch that."))
+        #expect(result.stdout.contains("→ handoff to 'general' (repeated no match)"))
+    }
+}

@@ -35,17 +35,52 @@ public struct Reply: Sendable, Equatable {
     public var nextSearch: RecognitionSearch?
     /// End the call once the reply has been produced.
     public var hangUp: Bool
+    /// Hand the caller to a person: the gateway transfers the call to this queue once the reply has played.
+    public var handoff: Handoff?
 
     /// Makes a reply.
-    public init(text: String, nextSearch: RecognitionSearch? = nil, hangUp: Bool = false) {
+    public init(text: String, nextSearch: RecognitionSearch? = nil, hangUp: Bool = false, handoff: Handoff? = nil) {
         self.text = text
         self.nextSearch = nextSearch
         self.hangUp = hangUp
+        self.handoff = handoff
     }
 }
 
-/// Decides the bot's reply to a final result (the dialog engine, or a simple rule in tests and simulations).
-public typealias Responder = @Sendable (UtteranceResult) async -> Reply?
+/// Decides what the bot says: when the call opens, after each final result, after a silence.
+/// The dialog engine is one; a fixed rule serves tests and simulations.
+public protocol CallResponder: Sendable {
+    /// The opening prompt (`nil`: the bot waits for the caller).
+    func opening() async -> Reply?
+    /// The reply to an utterance.
+    func respond(to result: UtteranceResult) async -> Reply?
+    /// The reply to a silence (`noInput`).
+    func noInput(silence: Double) async -> Reply?
+}
+
+extension CallResponder {
+    /// No opening prompt.
+    public func opening() async -> Reply? { nil }
+    /// Silence gets no reply.
+    public func noInput(silence: Double) async -> Reply? { nil }
+}
+
+/// A responder from a closure that answers each utterance.
+public struct ReplyToEachUtterance: CallResponder {
+    private let reply: @Sendable (UtteranceResult) async -> Reply?
+    private let greeting: Reply?
+
+    /// Answers each final with `reply`; opens with `greeting`.
+    public init(greeting: Reply? = nil, _ reply: @escaping @Sendable (UtteranceResult) async -> Reply?) {
+        self.reply = reply
+        self.greeting = greeting
+    }
+
+    /// The greeting.
+    public func opening() async -> Reply? { greeting }
+    /// The closure's reply.
+    public func respond(to result: UtteranceResult) async -> Reply? { await reply(result) }
+}
 
 /// Everything a call session reports, in order. Times (`at`) are seconds of call audio from the start of the call.
 public enum CallEvent: Sendable, Equatable {
@@ -73,6 +108,8 @@ public enum CallEvent: Sendable, Equatable {
     case overloaded(at: Double, droppedSeconds: Double)
     /// Something was wrong with input or processing; the call continues.
     case error(CallError)
+    /// The bot hands the caller to a person: transfer the call to the queue once the prompt has played.
+    case handoff(Handoff, at: Double)
     /// The call is over; nothing follows.
     case ended(at: Double, reason: String)
 }

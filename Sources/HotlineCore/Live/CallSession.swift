@@ -65,7 +65,7 @@ public final class CallSession: Sendable {
     private let inputSink: AsyncStream<Input>.Continuation
     private let pool: RecognizerPool
     private let renderer: PromptRenderer?
-    private let responder: Responder?
+    private let responder: (any CallResponder)?
     private let shared: Mutex<Shared>
 
     private static let overloads = Counter(label: "hotline_call_overloads_total")
@@ -74,7 +74,7 @@ public final class CallSession: Sendable {
     enum Input: Sendable {
         case audio([UInt8], framed: Bool)
         case dtmf(Character)
-        case say(String, trigger: ContinuousClock.Instant?, nextSearch: RecognitionSearch?, hangUp: Bool)
+        case say(String, trigger: ContinuousClock.Instant?, nextSearch: RecognitionSearch?, hangUp: Bool, handoff: Handoff? = nil)
         case search(RecognitionSearch)
         case playbackProduced(id: Int, duration: Double)
         case hangUp(String)
@@ -84,6 +84,7 @@ public final class CallSession: Sendable {
     struct Shared {
         var adaptation: ChannelAdaptation?
         var pendingInputBytes = 0
+        var ended = false
         /// Finals being produced, prompts being rendered.
         var busy = 0
         var backlogSamples = 0
@@ -93,7 +94,7 @@ public final class CallSession: Sendable {
     /// Makes a session. Throws when the format is not a telephone format.
     public init(
         id: String, format: CallAudioFormat, configuration: CallConfiguration = CallConfiguration(),
-        pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: Responder? = nil
+        pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: (any CallResponder)? = nil
     ) throws(CallError) {
         try format.validate()
         self.id = id
@@ -110,16 +111,19 @@ public final class CallSession: Sendable {
     // MARK: - Input
 
     /// Caller audio as a byte stream: chunks of any size, even splitting a 16-bit sample.
-    public func receive(audio bytes: [UInt8]) {
-        shared.withLock { $0.pendingInputBytes += bytes.count }
-        inputSink.yield(.audio(bytes, framed: false))
-    }
+    public func receive(audio bytes: [UInt8]) { send(.audio(bytes, framed: false), bytes: bytes.count) }
 
     /// One frame of caller audio from a framed protocol: it must hold whole samples, or it is rejected with an error event.
-    public func receive(frame bytes: [UInt8]) {
-        shared.withLock { $0.pendingInputBytes += bytes.count }
-        inputSink.yield(.audio(bytes, framed: true))
+    public func receive(frame bytes: [UInt8]) { send(.audio(bytes, framed: true), bytes: bytes.count) }
+
+    /// Queues audio for the loop; after the call has ended it is not counted as pending.
+    private func send(_ input: Input, bytes: Int) {
+        shared.withLock { $0.pendingInputBytes += bytes }
+        if case .terminated = inputSink.yield(input) { shared.withLock { $0.pendingInputBytes -= bytes } }
     }
+
+    /// Whether the call has ended (hung up by either side); later input is ignored.
+    public var hasEnded: Bool { shared.withLock { $0.ended } }
 
     /// Audio bytes received but not yet processed (a feeder faster than real time can wait on it).
     public var pendingInputBytes: Int { shared.withLock { $0.pendingInputBytes } }
@@ -127,7 +131,7 @@ public final class CallSession: Sendable {
     /// Whether everything received so far has been processed: audio endpointed and decoded up to now, finals
     /// reported and replies rendered. A feeder faster than real time that waits for this after each chunk gets
     /// the same timeline as a real-time call on an infinitely fast machine.
-    public var isSettled: Bool { shared.withLock { $0.pendingInputBytes == 0 && $0.backlogSamples == 0 && $0.busy == 0 } }
+    public var isSettled: Bool { shared.withLock { $0.ended || $0.pendingInputBytes == 0 && $0.backlogSamples == 0 && $0.busy == 0 } }
 
     /// A DTMF digit.
     public func receive(dtmf digit: Character) { inputSink.yield(.dtmf(digit)) }
@@ -146,11 +150,13 @@ public final class CallSession: Sendable {
     /// Processes the call until it is hung up, then reports `ended` and finishes ``events``.
     public func run() async {
         var loop = Loop(session: self)
+        if let responder, let opening = await responder.opening() { deliver(opening, trigger: nil) }
         await withDiscardingTaskGroup { group in
             for await input in inputs {
                 if loop.handle(input, group: &group) { break }
             }
             inputSink.finish()
+            shared.withLock { $0.ended = true }
             loop.finish(group: &group)
         }
         eventSink.yield(.ended(at: loop.callTime, reason: loop.endReason))
@@ -208,11 +214,12 @@ public final class CallSession: Sendable {
                 session.emit(.dtmf(digit: digit, at: callTime))
                 lastActivity = callTime
                 noInputReported = false
-            case .say(let text, let trigger, let nextSearch, let hangUp):
+            case .say(let text, let trigger, let nextSearch, let hangUp, let handoff):
                 if let nextSearch { search = nextSearch }
                 if !text.isEmpty { startPlayback(text, trigger: trigger, group: &group) }
+                if let handoff { session.emit(.handoff(handoff, at: callTime)) }
                 if hangUp {
-                    endReason = "bot ended the call"
+                    endReason = handoff.map { "handed to \($0.queue)" } ?? "bot ended the call"
                     pendingHangUp = true
                     return text.isEmpty
                 }
@@ -274,7 +281,7 @@ public final class CallSession: Sendable {
             // Audio reaches an open live utterance before the detector's verdict on it.
             if utterance != nil { feedUtterance(audio) }
             for event in events { handle(event, group: &group) }
-            checkNoInput()
+            checkNoInput(group: &group)
         }
 
         mutating func handle(_ event: VoiceActivityEvent, group: inout DiscardingTaskGroup) {
@@ -429,7 +436,7 @@ public final class CallSession: Sendable {
             playback = nil
         }
 
-        mutating func checkNoInput() {
+        mutating func checkNoInput(group: inout DiscardingTaskGroup) {
             guard let timeout = session.configuration.noInputTimeout, !noInputReported, !detector.isInSpeech, utterance == nil else { return }
             var since = lastActivity
             if let current = playback {
@@ -438,7 +445,16 @@ public final class CallSession: Sendable {
             }
             if callTime - since >= timeout {
                 noInputReported = true
-                session.emit(.noInput(at: callTime, silence: callTime - since))
+                let silence = callTime - since
+                session.emit(.noInput(at: callTime, silence: silence))
+                if let responder = session.responder {
+                    let session = self.session
+                    session.shared.withLock { $0.busy += 1 }
+                    group.addTask {
+                        defer { session.shared.withLock { $0.busy -= 1 } }
+                        if let reply = await responder.noInput(silence: silence) { session.deliver(reply, trigger: nil) }
+                    }
+                }
             }
         }
 
@@ -561,9 +577,14 @@ public final class CallSession: Sendable {
             endpointedAt: rounded(endpointedAt), latency: (ContinuousClock.now - endpointed).seconds
         )
         emit(.final(result))
-        if let responder, let reply = await responder(result) {
-            inputSink.yield(.say(reply.text, trigger: endpointed, nextSearch: reply.nextSearch, hangUp: reply.hangUp))
+        if let responder, let reply = await responder.respond(to: result) {
+            deliver(reply, trigger: endpointed)
         }
+    }
+
+    /// Hands a reply to the session loop (prompt, next search, handoff, hang-up).
+    private func deliver(_ reply: Reply, trigger: ContinuousClock.Instant?) {
+        inputSink.yield(.say(reply.text, trigger: trigger, nextSearch: reply.nextSearch, hangUp: reply.hangUp || reply.handoff != nil, handoff: reply.handoff))
     }
 
     // MARK: - Playback task

@@ -52,6 +52,10 @@ public struct IntentMatcher: Sendable {
         public var exampleWeight = 0.6
         /// Softmax temperature for the confidence. Default 0.08.
         public var temperature = 0.08
+        /// Recognitions whose words the recognizer itself doubts this much (mean word posterior below it) are
+        /// "none of these": forced into the domain's words, talk about something else sounds like a request.
+        /// Default 0.1.
+        public var minimumRecognitionConfidence = 0.1
 
         /// Default settings.
         public init() {}
@@ -123,7 +127,12 @@ public struct IntentMatcher: Sendable {
             hypotheses.append((alternative.text, max(1 / Double(rank + 2), exp(min(0, alternative.score) / 1_000))))
         }
         let confidences = recognition.words.map { ($0.word, $0.confidence) }
-        return match(hypotheses: hypotheses, wordConfidence: confidences)
+        var result = match(hypotheses: hypotheses, wordConfidence: confidences)
+        if !recognition.words.isEmpty, recognition.confidence < configuration.minimumRecognitionConfidence {
+            result.intent = nil
+            result.confidence = min(result.confidence, recognition.confidence)
+        }
+        return result
     }
 
     /// Matches weighted hypotheses of one utterance.

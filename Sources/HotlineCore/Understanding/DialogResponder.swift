@@ -1,0 +1,49 @@
+import Synchronization
+
+// MARK: - Dialog on a call
+
+/// Runs a flow's dialog on a call: opens with the flow's prompt, understands each final (with its n-best list),
+/// answers, switches the recognition search per state, and hands off or hangs up as the flow says.
+public final class DialogResponder: CallResponder {
+    private let session: Mutex<DialogSession>
+    private let handoffs = Mutex<Handoff?>(nil)
+    /// An opening sentence before the flow's first prompt (for a returning caller).
+    private let greeting: String?
+
+    /// Makes a responder for one call.
+    public init(dialog: DialogDefinition, matcher: IntentMatcher, greeting: String? = nil) {
+        session = Mutex(DialogSession(dialog: dialog, matcher: matcher))
+        self.greeting = greeting
+    }
+
+    /// The search a state's `StateSearch` means to a recognizer prepared for the flow.
+    public static func recognitionSearch(_ search: StateSearch) -> RecognitionSearch {
+        search == .general ? .standard : .named(search.searchName)
+    }
+
+    /// The handoff, once the dialog has made one.
+    public var handoff: Handoff? { handoffs.withLock { $0 } }
+
+    /// The flow's first prompt.
+    public func opening() async -> Reply? {
+        reply(session.withLock { $0.start(greeting: greeting) })
+    }
+
+    /// The dialog's answer to an utterance.
+    public func respond(to result: UtteranceResult) async -> Reply? {
+        let recognition = Recognition(text: result.utterance.text, words: result.utterance.words, confidence: result.utterance.confidence,
+                                      alternatives: result.alternatives)
+        return reply(session.withLock { $0.hear(result.utterance.text, recognition: recognition) })
+    }
+
+    /// The dialog's answer to a silence.
+    public func noInput(silence: Double) async -> Reply? {
+        reply(session.withLock { $0.noInput() })
+    }
+
+    private func reply(_ turn: DialogTurn) -> Reply {
+        if let handoff = turn.handoff { handoffs.withLock { $0 = handoff } }
+        return Reply(text: turn.say, nextSearch: DialogResponder.recognitionSearch(turn.search), hangUp: turn.end && turn.handoff == nil,
+                     handoff: turn.handoff)
+    }
+}
