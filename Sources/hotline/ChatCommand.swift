@@ -18,6 +18,12 @@ struct ChatCommand: ParsableCommand {
     @Flag(help: "Show the intent, confidence and slots behind each answer.")
     var verbose = false
 
+    @Option(help: "The caller's number: calls from the same number are linked (caller memory).")
+    var caller: String?
+
+    @Option(help: "Caller memory file.")
+    var memory = ".hotline/callers.json"
+
     func run() throws {
         let definition: FlowDefinition
         do {
@@ -31,7 +37,9 @@ struct ChatCommand: ParsableCommand {
             throw ExitCode(2)
         }
         var session = DialogSession(dialog: dialog, matcher: definition.makeMatcher())
-        var turn = session.start()
+        let callers = caller.map { _ in FileCallerMemory(path: memory) }
+        let returning = caller.flatMap { callers?.recall($0)?.lastTopic }
+        var turn = returning.map { session.start(returningAbout: $0) } ?? session.start()
         printOut("bot: \(turn.say)\n")
         while !turn.end {
             printOut("you: ")
@@ -43,6 +51,9 @@ struct ChatCommand: ParsableCommand {
                 printOut("     [intent \(turn.intent ?? "none"), state \(session.state)\(slots.isEmpty ? "" : ", slots \(slots)")]\n")
             }
             printOut("bot: \(turn.say)\n")
+        }
+        if let caller, let callers {
+            callers.remember(caller, topic: session.topic, outcome: turn.handoff.map { "handed to \($0.queue)" } ?? (turn.end ? "completed" : "caller left"), at: Date())
         }
         if let handoff = turn.handoff {
             printOut("\n→ handed to queue '\(handoff.queue)': \(handoff.reason)\n")

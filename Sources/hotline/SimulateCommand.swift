@@ -45,6 +45,12 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Run this flow's dialog (its prompts, searches and handoffs) instead of --greeting and --reply.")
     var flow: String?
 
+    @Option(help: "The caller's number, for caller memory with --flow.")
+    var caller: String?
+
+    @Option(help: "Caller memory file.")
+    var memory = ".hotline/callers.json"
+
     @Option(help: "The bot's first prompt (empty for none).")
     var greeting = "Thank you for calling. How can I help you today?"
 
@@ -101,6 +107,7 @@ struct SimulateCommand: AsyncParsableCommand {
         if model.grammar != nil || model.keywords != nil { callConfiguration.decoding = .whole }
         let pool: RecognizerPool
         let responder: (any CallResponder)?
+        var dialogResponder: DialogResponder?
         if let flow {
             let definition: FlowDefinition
             do {
@@ -117,7 +124,9 @@ struct SimulateCommand: AsyncParsableCommand {
                 return recognizer
             }
             callConfiguration.initialSearch = DialogResponder.recognitionSearch(dialog.states[dialog.start]!.search)
-            responder = DialogResponder(dialog: dialog, matcher: definition.makeMatcher())
+            let returning = caller.flatMap { FileCallerMemory(path: memory).recall($0)?.lastTopic }
+            dialogResponder = DialogResponder(dialog: dialog, matcher: definition.makeMatcher(), returningTopic: returning)
+            responder = dialogResponder
         } else {
             pool = try RecognizerPool(size: 1) { try PocketSphinxRecognizer(configuration: configuration) }
             let template = reply
@@ -181,6 +190,10 @@ struct SimulateCommand: AsyncParsableCommand {
             }
             session.hangUp(reason: "recording ended")
             try await group.waitForAll()
+        }
+        if let caller, let dialogResponder {
+            FileCallerMemory(path: memory).remember(caller, topic: dialogResponder.topic,
+                                                    outcome: dialogResponder.handoff.map { "handed to \($0.queue)" } ?? "completed", at: Date())
         }
         if stats {
             var usage = rusage()

@@ -206,3 +206,29 @@ enum Flows {
         }
     }
 }
+
+@Suite struct CallerMemoryTests {
+    @Test func aReturningCallerIsAskedAboutTheirLastTopicAndYesTakesThemThere() throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        var dialog = DialogSession(dialog: try #require(flow.dialog), matcher: flow.makeMatcher())
+        #expect(dialog.start(returningAbout: "lost_card").say == "Welcome back. Are you calling about your lost card again? If not, just tell me how I can help.")
+        let turn = dialog.hear("yes")
+        #expect(turn.intent == "lost_card" && dialog.state == "lost_card")
+        var other = DialogSession(dialog: try #require(flow.dialog), matcher: flow.makeMatcher())
+        _ = other.start(returningAbout: "lost_card")
+        #expect(other.hear("what are your opening hours").say.contains("nine to five"))
+    }
+
+    @Test func callsFromTheSameNumberAreLinkedAcrossRestarts() throws {
+        let path = try Fixtures.temporaryDirectory() + "/callers.json"
+        let memory = FileCallerMemory(path: path)
+        #expect(memory.recall("+1 (555) 010-0199") == nil)
+        memory.remember("+1 (555) 010-0199", topic: "lost_card", outcome: "handed to cards", at: Date())
+        memory.remember("15550100199", topic: nil, outcome: "completed", at: Date())
+        let reopened = FileCallerMemory(path: path)
+        let record = try #require(reopened.recall("1 555 010 0199"))
+        #expect(record.calls == 2 && record.lastTopic == "lost_card" && record.lastOutcome == "completed")
+        let stale = FileCallerMemory(path: path, topicLifetime: 0)
+        #expect(stale.recall("15550100199")?.lastTopic == nil)  // too old to ask about
+    }
+}

@@ -149,6 +149,8 @@ public struct DialogSession: Sendable {
     /// The caller's main intent (the first one recognised that is not a yes, no or repeat).
     public private(set) var topic: String?
     private var transcript: [String] = []
+    /// What a returning caller last called about; a "yes" to the opening question means that again.
+    private var returningTopic: String?
     private var noMatches = 0
     private var noInputs = 0
     private var lastPrompt = ""
@@ -163,12 +165,29 @@ public struct DialogSession: Sendable {
         state = dialog.start
     }
 
-    /// The opening turn; `greeting` (for a returning caller) replaces the start prompt's first sentence when given.
+    /// The opening turn; `greeting` goes before the start prompt when given.
     public mutating func start(greeting: String? = nil) -> DialogTurn {
         let current = dialog.states[state]!
         let prompt = greeting.map { "\($0) \(current.prompt)" } ?? current.prompt
         return speak(fill(prompt), search: current.search)
     }
+
+    /// The opening turn for a caller who called before about `topic`: asks whether it is that again, so a
+    /// "yes" takes them straight there.
+    public mutating func start(returningAbout topic: String) -> DialogTurn {
+        returningTopic = topic
+        let subject = DialogSession.subjects[topic] ?? topic.replacingOccurrences(of: "_", with: " ")
+        let current = dialog.states[state]!
+        return speak("Welcome back. Are you calling about \(subject) again? If not, just tell me how I can help.", search: current.search)
+    }
+
+    /// How the bot names a caller's earlier reason for calling.
+    static let subjects: [String: String] = [
+        "lost_card": "your lost card", "card_declined": "your declined card", "check_balance": "your balance",
+        "recent_transactions": "your recent transactions", "pay_bill": "a bill payment", "transfer_money": "a transfer",
+        "reset_password": "your password", "dispute_charge": "the charge you disputed", "change_address": "your change of address",
+        "loan_inquiry": "a loan", "complaint": "your complaint",
+    ]
 
     /// The caller said nothing.
     public mutating func noInput() -> DialogTurn {
@@ -187,6 +206,11 @@ public struct DialogSession: Sendable {
         let match = recognition.map(matcher.match) ?? matcher.match(text)
         let current = dialog.states[state]!
         var intent = match.intent
+        if let returning = returningTopic {
+            // The answer to "are you calling about … again?": yes means that topic; anything else is a new request.
+            returningTopic = nil
+            if intent == "affirm" { intent = returning }
+        }
         if let heard = intent, !current.expects.isEmpty, !current.expects.contains(heard), current.transitions[heard] == nil,
             !["speak_to_agent", "repeat", "goodbye", "complaint"].contains(heard)
         {

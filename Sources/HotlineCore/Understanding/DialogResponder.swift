@@ -7,14 +7,17 @@ import Synchronization
 public final class DialogResponder: CallResponder {
     private let session: Mutex<DialogSession>
     private let handoffs = Mutex<Handoff?>(nil)
-    /// An opening sentence before the flow's first prompt (for a returning caller).
-    private let greeting: String?
+    /// What this caller called about last time, if they called before.
+    private let returningTopic: String?
 
-    /// Makes a responder for one call.
-    public init(dialog: DialogDefinition, matcher: IntentMatcher, greeting: String? = nil) {
+    /// Makes a responder for one call; `returningTopic` is what the caller last called about, if remembered.
+    public init(dialog: DialogDefinition, matcher: IntentMatcher, returningTopic: String? = nil) {
         session = Mutex(DialogSession(dialog: dialog, matcher: matcher))
-        self.greeting = greeting
+        self.returningTopic = returningTopic
     }
+
+    /// The caller's topic so far (to remember for their next call).
+    public var topic: String? { session.withLock { $0.topic } }
 
     /// The search a state's `StateSearch` means to a recognizer prepared for the flow.
     public static func recognitionSearch(_ search: StateSearch) -> RecognitionSearch {
@@ -26,7 +29,7 @@ public final class DialogResponder: CallResponder {
 
     /// The flow's first prompt.
     public func opening() async -> Reply? {
-        reply(session.withLock { $0.start(greeting: greeting) })
+        reply(session.withLock { session in returningTopic.map { session.start(returningAbout: $0) } ?? session.start() })
     }
 
     /// The dialog's answer to an utterance.
