@@ -193,6 +193,23 @@ public enum FlowLoader {
             return DialogDefinition(start: startName, states: states, handoff: policy)
         }
 
+        func webhook(_ node: Node) throws(FlowError) -> WebhookCall {
+            let fields = try mapping(node, "webhook")
+            try check(fields, allowed: ["url", "timeout", "fallback"], in: "webhook")
+            guard let urlEntry = fields.first(where: { $0.key == "url" }) else { throw fail(node, "webhook needs a 'url'") }
+            let url = try string(urlEntry.value, "url")
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+                throw fail(urlEntry.value, "webhook url must be http or https, not '\(url)'")
+            }
+            guard let fallback = fields.first(where: { $0.key == "fallback" }) else { throw fail(node, "webhook needs a spoken 'fallback'") }
+            var call = WebhookCall(url: url, fallback: try string(fallback.value, "fallback"))
+            if let timeout = fields.first(where: { $0.key == "timeout" }) {
+                guard let seconds = timeout.value.float, seconds > 0, seconds <= 30 else { throw fail(timeout.value, "timeout must be 0 to 30 seconds") }
+                call.timeout = seconds
+            }
+            return call
+        }
+
         func number(_ node: Node, _ what: String) throws(FlowError) -> Int {
             guard let value = node.int, value > 0 else { throw fail(node, "\(what) must be a positive whole number") }
             return value
@@ -219,13 +236,14 @@ public enum FlowLoader {
         func action(_ node: Node, intent: String) throws(FlowError) -> (DialogAction, String?) {
             if let target = node.scalar?.string { return (DialogAction(goTo: target), target) }
             let fields = try mapping(node, "the action for '\(intent)'")
-            try check(fields, allowed: ["say", "go", "handoff", "end"], in: "the action for '\(intent)'")
+            try check(fields, allowed: ["say", "go", "handoff", "end", "webhook"], in: "the action for '\(intent)'")
             var action = DialogAction()
             for field in fields {
                 switch field.key {
                 case "say": action.say = try string(field.value, "say")
                 case "go": action.goTo = try string(field.value, "go")
                 case "handoff": action.handoff = try string(field.value, "handoff")
+                case "webhook": action.webhook = try webhook(field.value)
                 default:
                     guard let flag = field.value.bool else { throw fail(field.value, "end must be true or false") }
                     action.end = flag

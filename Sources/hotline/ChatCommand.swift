@@ -5,7 +5,7 @@ import HotlineEngines
 
 // MARK: - hotline chat
 
-struct ChatCommand: ParsableCommand {
+struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
         abstract: "Talk to a flow by typing: the same dialog a caller gets, without audio.",
@@ -24,7 +24,7 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "Caller memory file.")
     var memory = ".hotline/callers.json"
 
-    func run() throws {
+    func run() async throws {
         let definition: FlowDefinition
         do {
             definition = try FlowLoader.load(path: flow)
@@ -46,6 +46,10 @@ struct ChatCommand: ParsableCommand {
             guard let line = readLine() else { break }
             let text = line.trimmingCharacters(in: .whitespaces)
             turn = text.isEmpty ? session.noInput() : session.hear(text)
+            if let call = turn.webhook {
+                let data = try? await HTTPWebhooks().fetch(call, payload: session.webhookPayload)
+                turn = session.complete(call, with: data)
+            }
             if verbose {
                 let slots = session.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", ")
                 printOut("     [intent \(turn.intent ?? "none"), state \(session.state)\(slots.isEmpty ? "" : ", slots \(slots)")]\n")

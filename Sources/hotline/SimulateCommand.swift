@@ -125,7 +125,7 @@ struct SimulateCommand: AsyncParsableCommand {
             }
             callConfiguration.initialSearch = DialogResponder.recognitionSearch(dialog.states[dialog.start]!.search)
             let returning = caller.flatMap { FileCallerMemory(path: memory).recall($0)?.lastTopic }
-            dialogResponder = DialogResponder(dialog: dialog, matcher: definition.makeMatcher(), returningTopic: returning)
+            dialogResponder = DialogResponder(dialog: dialog, matcher: definition.makeMatcher(), returningTopic: returning, webhooks: HTTPWebhooks())
             responder = dialogResponder
         } else {
             pool = try RecognizerPool(size: 1) { try PocketSphinxRecognizer(configuration: configuration) }

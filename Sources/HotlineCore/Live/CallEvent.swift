@@ -25,6 +25,17 @@ public struct UtteranceResult: Sendable, Equatable {
     public var endpointedAt: Double
     /// Wall-clock seconds from the endpointer closing the utterance to this result.
     public var latency: Double
+
+    /// Makes a result.
+    public init(utterance: Utterance, alternatives: [RecognitionAlternative], search: RecognitionSearch, decoding: UtteranceDecoding,
+                endpointedAt: Double, latency: Double) {
+        self.utterance = utterance
+        self.alternatives = alternatives
+        self.search = search
+        self.decoding = decoding
+        self.endpointedAt = endpointedAt
+        self.latency = latency
+    }
 }
 
 /// What the bot should do after an utterance.

@@ -22,6 +22,29 @@ public enum StateSearch: Sendable, Equatable {
     }
 }
 
+/// A call to the bank's systems for data (a balance, an order status), with a spoken fallback when it fails.
+public struct WebhookCall: Sendable, Equatable {
+    /// The URL; the bot POSTs JSON `{"intent", "slots", "caller"}` and reads a flat JSON object back.
+    public var url: String
+    /// Seconds to wait. Default 3.
+    public var timeout: Double = 3
+    /// Said when the call fails or times out.
+    public var fallback: String
+
+    /// Makes a webhook call.
+    public init(url: String, timeout: Double = 3, fallback: String) {
+        self.url = url
+        self.timeout = timeout
+        self.fallback = fallback
+    }
+}
+
+/// Fetches webhook data. The dialog stays synchronous; the responder runs the fetch between turns.
+public protocol WebhookFetching: Sendable {
+    /// POSTs `payload` as JSON and returns the reply's top-level fields as text; throws on failure or timeout.
+    func fetch(_ call: WebhookCall, payload: [String: String]) async throws -> [String: String]
+}
+
 /// What the bot does when an intent is heard in a state.
 public struct DialogAction: Sendable, Equatable {
     /// Text to say first (slot values in `{braces}` are filled in).
@@ -32,13 +55,16 @@ public struct DialogAction: Sendable, Equatable {
     public var handoff: String?
     /// End the call.
     public var end: Bool
+    /// Fetch data first; its fields fill `{placeholders}` in `say` (the fallback is said if it fails).
+    public var webhook: WebhookCall?
 
     /// Makes an action.
-    public init(say: String? = nil, goTo: String? = nil, handoff: String? = nil, end: Bool = false) {
+    public init(say: String? = nil, goTo: String? = nil, handoff: String? = nil, end: Bool = false, webhook: WebhookCall? = nil) {
         self.say = say
         self.goTo = goTo
         self.handoff = handoff
         self.end = end
+        self.webhook = webhook
     }
 }
 
@@ -134,6 +160,8 @@ public struct DialogTurn: Sendable, Equatable {
     public var end: Bool
     /// The intent heard, if any.
     public var intent: String?
+    /// Data to fetch before the bot can answer: call ``DialogSession/complete(_:with:)`` with the result.
+    public var webhook: WebhookCall?
 }
 
 /// One caller's way through a dialog. Not thread-safe: one per call, driven by its session.
@@ -153,6 +181,9 @@ public struct DialogSession: Sendable {
     private var returningTopic: String?
     private var noMatches = 0
     private var noInputs = 0
+    private var pendingAction: (action: DialogAction, intent: String)?
+    /// Values fetched by webhooks, for `{placeholders}`.
+    private var fetched: [String: String] = [:]
     private var lastPrompt = ""
 
     /// Intents that answer a question rather than state a request.
@@ -239,6 +270,10 @@ public struct DialogSession: Sendable {
     }
 
     private mutating func perform(_ action: DialogAction, intent: String) -> DialogTurn {
+        if let webhook = action.webhook {
+            pendingAction = (action, intent)
+            return DialogTurn(say: "", search: dialog.states[state]!.search, handoff: nil, end: false, intent: intent, webhook: webhook)
+        }
         var text = action.say.map(fill) ?? ""
         if let handoff = action.handoff {
             return handOff(reason: "\(topic ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
@@ -258,7 +293,7 @@ public struct DialogSession: Sendable {
         let text = preface.isEmpty ? dialog.handoff.message.replacingOccurrences(of: "{queue}", with: target) : preface
         transcript.append("bot: \(text)")
         let handoff = Handoff(queue: target, reason: reason, intent: topic, slots: slots, transcript: transcript)
-        return DialogTurn(say: text, search: dialog.states[state]!.search, handoff: handoff, end: true, intent: intent)
+        return DialogTurn(say: text, search: dialog.states[state]!.search, handoff: handoff, end: true, intent: intent, webhook: nil)
     }
 
     private mutating func speak(_ text: String, search: StateSearch, end: Bool = false, intent: String? = nil) -> DialogTurn {
@@ -266,13 +301,36 @@ public struct DialogSession: Sendable {
             lastPrompt = text
             transcript.append("bot: \(text)")
         }
-        return DialogTurn(say: text, search: search, handoff: nil, end: end, intent: intent)
+        return DialogTurn(say: text, search: search, handoff: nil, end: end, intent: intent, webhook: nil)
     }
 
-    /// Fills `{slot}` placeholders with what the caller said (unknown ones are left as they are).
+    /// Finishes the turn that asked for a webhook: its fields (or `nil` when it failed) decide what is said.
+    public mutating func complete(_ call: WebhookCall, with result: [String: String]?) -> DialogTurn {
+        guard let (action, intent) = pendingAction else { return speak("", search: dialog.states[state]!.search) }
+        pendingAction = nil
+        guard let result else {
+            var fallback = action
+            fallback.webhook = nil
+            fallback.say = call.fallback
+            return perform(fallback, intent: intent)
+        }
+        fetched.merge(result) { $1 }
+        var next = action
+        next.webhook = nil
+        return perform(next, intent: intent)
+    }
+
+    /// What a webhook is sent: the intent, the slots heard (masked) and the caller's topic.
+    public var webhookPayload: [String: String] {
+        var payload = slots
+        payload["intent"] = topic ?? ""
+        return payload
+    }
+
+    /// Fills `{slot}` placeholders with what the caller said and webhooks returned (unknown ones are left as they are).
     private func fill(_ text: String) -> String {
         var result = text
-        for (name, value) in slots { result = result.replacingOccurrences(of: "{\(name)}", with: value) }
+        for (name, value) in slots.merging(fetched, uniquingKeysWith: { $1 }) { result = result.replacingOccurrences(of: "{\(name)}", with: value) }
         return result
     }
 }

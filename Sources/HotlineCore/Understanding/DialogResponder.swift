@@ -10,10 +10,14 @@ public final class DialogResponder: CallResponder {
     /// What this caller called about last time, if they called before.
     private let returningTopic: String?
 
-    /// Makes a responder for one call; `returningTopic` is what the caller last called about, if remembered.
-    public init(dialog: DialogDefinition, matcher: IntentMatcher, returningTopic: String? = nil) {
+    private let webhooks: (any WebhookFetching)?
+
+    /// Makes a responder for one call; `returningTopic` is what the caller last called about, if remembered;
+    /// `webhooks` fetches data for flow actions that need it (without one, their fallback is said).
+    public init(dialog: DialogDefinition, matcher: IntentMatcher, returningTopic: String? = nil, webhooks: (any WebhookFetching)? = nil) {
         session = Mutex(DialogSession(dialog: dialog, matcher: matcher))
         self.returningTopic = returningTopic
+        self.webhooks = webhooks
     }
 
     /// The caller's topic so far (to remember for their next call).
@@ -36,7 +40,15 @@ public final class DialogResponder: CallResponder {
     public func respond(to result: UtteranceResult) async -> Reply? {
         let recognition = Recognition(text: result.utterance.text, words: result.utterance.words, confidence: result.utterance.confidence,
                                       alternatives: result.alternatives)
-        return reply(session.withLock { $0.hear(result.utterance.text, recognition: recognition) })
+        return await settle(session.withLock { $0.hear(result.utterance.text, recognition: recognition) })
+    }
+
+    /// Runs a turn's webhook (if any) and returns the finished turn's reply.
+    private func settle(_ turn: DialogTurn) async -> Reply {
+        guard let call = turn.webhook else { return reply(turn) }
+        let payload = session.withLock { $0.webhookPayload }
+        let data = try? await webhooks?.fetch(call, payload: payload)
+        return reply(session.withLock { $0.complete(call, with: data) })
     }
 
     /// The dialog's answer to a silence.
