@@ -10,10 +10,20 @@ import PocketSphinx
 public struct DomainModel: Sendable {
     /// The ARPA file.
     public var path: String
-    /// Words of the examples the dictionary does not know (left out of the model).
+    /// Words of the examples the dictionary does not know and espeak-ng could not pronounce (left out).
     public var unknownWords: [String]
+    /// Pronunciations made with espeak-ng for words the dictionary lacks (CMU phones); add them to the decoder.
+    public var pronunciations: [String: String] = [:]
     /// Training sentences used.
     public var sentences: Int
+
+    /// Makes a description of a built model.
+    public init(path: String, unknownWords: [String], pronunciations: [String: String], sentences: Int) {
+        self.path = path
+        self.unknownWords = unknownWords
+        self.pronunciations = pronunciations
+        self.sentences = sentences
+    }
 
     /// Bumped when the way models are built changes, so old cache entries are not reused.
     static let builderVersion = 1
@@ -23,21 +33,28 @@ public struct DomainModel: Sendable {
     public static func build(
         for flow: FlowDefinition, recognizer configuration: PocketSphinxConfiguration = PocketSphinxConfiguration(),
         generalWords: Int = 3_000, cacheDirectory: String? = nil
-    ) throws -> DomainModel {
+    ) async throws -> DomainModel {
         let flowText = (try? String(contentsOfFile: flow.source, encoding: .utf8)) ?? flow.intents.flatMap(\.examples).joined(separator: "\n")
         let key = fnv1a("\(builderVersion)|\(generalWords)|\(configuration.dictionary)|\(configuration.languageModel ?? "")|\(flowText)")
         let directory = cacheDirectory ?? URL(fileURLWithPath: flow.source).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("cache").path
         let path = "\(directory)/\(flow.name)-\(String(key, radix: 16)).lm"
         let dictionary = try Self.dictionaryWords(configuration.dictionary)
+        // Words the dictionary lacks get a pronunciation from espeak-ng's phonemes, mapped to CMU phones.
+        let training = flow.languageModelSentences()
+        var pronunciations: [String: String] = [:]
         var unknown = Set<String>()
-        var sentences: [[String]] = []
-        for sentence in flow.languageModelSentences() {
-            let known = sentence.filter { word in
-                if dictionary.contains(word) { return true }
-                unknown.insert(word)
-                return false
+        let missing = Set(training.joined()).subtracting(dictionary)
+        if !missing.isEmpty, let speaker = try? ESpeakSynthesizer.shared() {
+            for word in missing.sorted() {
+                if let phones = ESpeakToCMU.convert(try await speaker.phonemes(for: word)) { pronunciations[word] = phones } else { unknown.insert(word) }
             }
+        } else {
+            unknown = missing
+        }
+        var sentences: [[String]] = []
+        for sentence in training {
+            let known = sentence.filter { !unknown.contains($0) }
             if !known.isEmpty { sentences.append(known) }
         }
         if !FileManager.default.fileExists(atPath: path) {
@@ -46,7 +63,7 @@ public struct DomainModel: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Data(arpa.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         }
-        return DomainModel(path: path, unknownWords: unknown.sorted(), sentences: sentences.count)
+        return DomainModel(path: path, unknownWords: unknown.sorted(), pronunciations: pronunciations, sentences: sentences.count)
     }
 
     /// The words of a CMU-format dictionary (alternate pronunciations folded).

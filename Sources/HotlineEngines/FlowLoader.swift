@@ -260,6 +260,9 @@ extension PocketSphinxRecognizer {
     /// Adds every search the flow's states use: the domain language model (built or taken from the cache) and
     /// each grammar and keyword list, named as `DialogResponder.recognitionSearch` names them.
     public func prepare(for flow: FlowDefinition, domainModel: DomainModel) throws {
+        for (word, phones) in domainModel.pronunciations.sorted(by: { $0.key < $1.key }) where pronunciation(of: word) == nil {
+            try addWord(word, phones: phones)
+        }
         try addLanguageModel(named: StateSearch.domain.searchName, file: domainModel.path)
         for state in flow.dialog?.states.values.sorted(by: { $0.name < $1.name }) ?? [] {
             switch state.search {

@@ -93,6 +93,10 @@ public final class PocketSphinxRecognizer: StreamingSpeechRecognizing {
     public func addGrammar(named name: String, file: String) throws { try decoder.addGrammar(named: name, file: file) }
     /// Adds a named JSGF grammar search from text.
     public func addGrammar(named name: String, jsgf: String) throws { try decoder.addGrammar(named: name, jsgf: jsgf) }
+    /// The dictionary's pronunciation of a word, or `nil`.
+    public func pronunciation(of word: String) -> String? { decoder.pronunciation(of: word) }
+    /// Adds a word with CMU phones to the dictionary.
+    public func addWord(_ word: String, phones: String) throws { try decoder.addWord(word, phones: phones) }
     /// Adds a named keyword-spotting search from a file.
     public func addKeywords(named name: String, file: String) throws { try decoder.addKeywords(named: name, file: file) }
 

@@ -8,7 +8,7 @@ import HotlineEngines
 /// The default flow, relative to the working directory (the repository) or beside the executable's package.
 let defaultFlowPath = "Models/flows/bank.yaml"
 
-struct IntentCommand: ParsableCommand {
+struct IntentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "intent",
         abstract: "What callers mean: the top intent, its confidence and the alternatives, for text or audio.",
@@ -25,7 +25,7 @@ struct IntentCommand: ParsableCommand {
     @Option(help: "Flow file.")
     var flow: String = defaultFlowPath
 
-    @Option(help: "Labelled items to score: intent<TAB>text or intent<TAB>audio-path.")
+    @Option(help: "Labelled items to score: intent<TAB>text, intent<TAB>audio-path, or intent<TAB>audio-path<TAB>what was said (adds WER).")
     var labels: String?
 
     @Flag(help: "Print JSON.")
@@ -43,7 +43,7 @@ struct IntentCommand: ParsableCommand {
         if inputs.isEmpty && labels == nil { throw ValidationError("give text, audio files, or --labels FILE") }
     }
 
-    func run() throws {
+    func run() async throws {
         let definition: FlowDefinition
         do {
             definition = try FlowLoader.load(path: flow)
@@ -54,13 +54,13 @@ struct IntentCommand: ParsableCommand {
         let matcher = definition.makeMatcher()
         let understanding = Understanding(matcher: matcher, model: model.configuration, flow: general ? nil : definition, generalWords: generalWords)
         if let labels {
-            try evaluate(labels, understanding: understanding, intents: definition.intents.map(\.name))
+            try await evaluate(labels, understanding: understanding, intents: definition.intents.map(\.name))
             return
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         for input in inputs {
-            let (match, transcript) = try understanding.understand(input)
+            let (match, transcript) = try await understanding.understand(input)
             if json {
                 let report = Report(input: input, transcript: transcript, intent: match.intent, confidence: match.confidence,
                                     slots: SlotExtractor().extract(from: transcript), alternatives: Array(match.alternatives.prefix(5)))
@@ -83,7 +83,7 @@ struct IntentCommand: ParsableCommand {
         var alternatives: [IntentScore]
     }
 
-    private func evaluate(_ path: String, understanding: Understanding, intents: [String]) throws {
+    private func evaluate(_ path: String, understanding: Understanding, intents: [String]) async throws {
         let entries: [(id: String, text: String)]
         do {
             entries = try ReferenceTranscripts.parse(String(contentsOfFile: path, encoding: .utf8), source: path)
@@ -93,8 +93,13 @@ struct IntentCommand: ParsableCommand {
         let baseline = KeywordBaseline(intents: intents)
         var evaluation = IntentEvaluation()
         var keywordEvaluation = IntentEvaluation()
-        for (intent, input) in entries {
-            let (match, transcript) = try understanding.understand(input)
+        var words = WordErrorCounts()
+        for (intent, field) in entries {
+            // intent<TAB>audio-path<TAB>what was said: the third column scores the transcript too.
+            let parts = field.split(separator: "\t", maxSplits: 1).map(String.init)
+            let input = parts[0]
+            let (match, transcript) = try await understanding.understand(input)
+            if parts.count == 2 { words = words + WordErrorRate.counts(reference: parts[1], hypothesis: transcript) }
             evaluation.record(expected: intent, predicted: match.intent, input: input, transcript: transcript == input ? nil : transcript)
             keywordEvaluation.record(expected: intent, predicted: baseline.match(transcript), input: input)
         }
@@ -107,6 +112,7 @@ struct IntentCommand: ParsableCommand {
             return
         }
         print(String(format: "intent accuracy: %.1f%% of %d (keyword-only baseline: %.1f%%)", evaluation.accuracy * 100, entries.count, keywordEvaluation.accuracy * 100))
+        if words.referenceWords > 0 { print(String(format: "transcript WER: %.1f%% of %d words", words.rate * 100, words.referenceWords)) }
         print("\nconfusion (expected → predicted: count), errors only:")
         for (expected, row) in evaluation.confusion.sorted(by: { $0.key < $1.key }) {
             let wrong = row.filter { $0.key != expected }.sorted { $0.key < $1.key }
@@ -136,10 +142,10 @@ struct Understanding {
     }
 
     /// The match and the transcript (the text itself for text input).
-    func understand(_ input: String) throws -> (IntentMatch, String) {
+    func understand(_ input: String) async throws -> (IntentMatch, String) {
         let ext = (input as NSString).pathExtension.lowercased()
         guard audioExtensions.contains(ext), FileManager.default.fileExists(atPath: input) else { return (matcher.match(input), input) }
-        let recognizer = try recognizer.get(model, flow: flow, generalWords: generalWords)
+        let recognizer = try await recognizer.get(model, flow: flow, generalWords: generalWords)
         let reader = try SndFileAudioDecoder().open(AudioOptions.input(for: input, encoding: nil, rate: nil, channels: 1))
         var resampler = Resampler(from: reader.info.sampleRate, to: recognizer.sampleRate)
         var detector = VoiceActivityDetector(sampleRate: recognizer.sampleRate)
@@ -156,10 +162,10 @@ struct Understanding {
     /// Loads the recognizer on first use (text-only runs never load a model).
     final class RecognizerBox {
         private var recognizer: PocketSphinxRecognizer?
-        func get(_ configuration: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int) throws -> PocketSphinxRecognizer {
+        func get(_ configuration: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int) async throws -> PocketSphinxRecognizer {
             if let recognizer { return recognizer }
             let made = try PocketSphinxRecognizer(configuration: configuration)
-            if let flow { try made.addLanguageModel(named: "domain", file: DomainModel.build(for: flow, recognizer: configuration).path) }
+            if let flow { try made.prepare(for: flow, domainModel: await DomainModel.build(for: flow, recognizer: configuration, generalWords: generalWords)) }
             recognizer = made
             return made
         }

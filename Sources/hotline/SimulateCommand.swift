@@ -117,7 +117,7 @@ struct SimulateCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             guard let dialog = definition.dialog else { throw ValidationError("\(flow): the flow has no states") }
-            let domain = try DomainModel.build(for: definition, recognizer: configuration)
+            let domain = try await DomainModel.build(for: definition, recognizer: configuration)
             pool = try RecognizerPool(size: 1) {
                 let recognizer = try PocketSphinxRecognizer(configuration: configuration)
                 try recognizer.prepare(for: definition, domainModel: domain)

@@ -57,3 +57,14 @@ import Testing
         #expect(baseline.match("yes please") == "affirm")
     }
 }
+
+@Suite struct ESpeakToCMUTests {
+    @Test func espeakPhonemesBecomeCMUPhones() {
+        #expect(ESpeakToCMU.convert("p'aaskoUd") == "P AE S K OW D")
+        #expect(ESpeakToCMU.convert("h'0tlaIn") == "HH AA T L AY N")
+        #expect(ESpeakToCMU.convert("tS'i:z") == "CH IY Z")
+        #expect(ESpeakToCMU.convert("D@ T'INz") == "DH AH TH IH NG Z")
+        #expect(ESpeakToCMU.convert("") == nil)
+        #expect(ESpeakToCMU.convert("q") == nil)  // no CMU counterpart: the word is left out rather than mispronounced
+    }
+}
