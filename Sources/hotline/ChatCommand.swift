@@ -25,13 +25,7 @@ struct ChatCommand: AsyncParsableCommand {
     var memory = ".hotline/callers.json"
 
     func run() async throws {
-        let definition: FlowDefinition
-        do {
-            definition = try FlowLoader.load(path: flow)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(2)
-        }
+        let definition = try loadFlow(flow)
         guard let dialog = definition.dialog else {
             printError("error: \(flow): the flow has no states to talk through")
             throw ExitCode(2)

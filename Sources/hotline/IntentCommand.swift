@@ -5,8 +5,18 @@ import HotlineEngines
 
 // MARK: - hotline intent
 
-/// The default flow, relative to the working directory (the repository) or beside the executable's package.
+/// The default flow, relative to the working directory (the repository).
 let defaultFlowPath = "Models/flows/bank.yaml"
+
+/// Loads a flow for a command, or prints the error (file, line, problem) and exits with status 2.
+func loadFlow(_ path: String) throws -> FlowDefinition {
+    do {
+        return try FlowLoader.load(path: path)
+    } catch {
+        printError("error: \(error)")
+        throw ExitCode(2)
+    }
+}
 
 struct IntentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,13 +54,7 @@ struct IntentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let definition: FlowDefinition
-        do {
-            definition = try FlowLoader.load(path: flow)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(2)
-        }
+        let definition = try loadFlow(flow)
         let matcher = definition.makeMatcher()
         let understanding = Understanding(matcher: matcher, model: model.configuration, flow: general ? nil : definition, generalWords: generalWords)
         if let labels {

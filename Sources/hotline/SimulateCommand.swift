@@ -109,13 +109,7 @@ struct SimulateCommand: AsyncParsableCommand {
         let responder: (any CallResponder)?
         var dialogResponder: DialogResponder?
         if let flow {
-            let definition: FlowDefinition
-            do {
-                definition = try FlowLoader.load(path: flow)
-            } catch {
-                printError("error: \(error)")
-                throw ExitCode(2)
-            }
+            let definition = try loadFlow(flow)
             guard let dialog = definition.dialog else { throw ValidationError("\(flow): the flow has no states") }
             let domain = try await DomainModel.build(for: definition, recognizer: configuration)
             pool = try RecognizerPool(size: 1) {

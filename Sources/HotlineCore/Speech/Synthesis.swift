@@ -1,5 +1,3 @@
-import Synchronization
-
 // MARK: - Synthesis
 
 /// Voice settings for speech synthesis.
@@ -28,22 +26,6 @@ public protocol SpeechSynthesizing: Sendable {
     var sampleRate: Int { get }
     /// Synthesizes text; `chunk` receives each block of float samples (−1…1) as soon as it exists.
     func synthesize(_ text: String, voice: VoiceSettings, chunk: @Sendable ([Float]) -> Void) async throws
-}
-
-extension SpeechSynthesizing {
-    /// Synthesizes text and returns all its samples.
-    public func synthesize(_ text: String, voice: VoiceSettings = VoiceSettings()) async throws -> [Float] {
-        let collector = SampleCollector()
-        try await synthesize(text, voice: voice) { collector.append($0) }
-        return collector.samples
-    }
-}
-
-/// Gathers chunks from a synthesizer callback.
-final class SampleCollector: Sendable {
-    private let storage = Mutex<[Float]>([])
-    func append(_ chunk: [Float]) { storage.withLock { $0.append(contentsOf: chunk) } }
-    var samples: [Float] { storage.withLock { $0 } }
 }
 
 /// A voice a synthesizer offers.

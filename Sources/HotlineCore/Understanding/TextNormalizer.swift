@@ -68,7 +68,7 @@ public struct TextNormalizer: Sendable {
 
     /// Stemmed tokens with synonym phrases replaced by their canonical word.
     public func tokens(_ text: String) -> [String] {
-        var tokens = TextNormalizer.words(text).map(TextNormalizer.stem)
+        let tokens = TextNormalizer.words(text).map(TextNormalizer.stem)
         guard !phrases.isEmpty else { return tokens }
         var result: [String] = []
         var index = 0
@@ -83,8 +83,7 @@ public struct TextNormalizer: Sendable {
             result.append(tokens[index])
             index += 1
         }
-        tokens = result
-        return tokens
+        return result
     }
 }
 
