@@ -64,19 +64,26 @@ public final class Decoder {
     /// Options not given keep PocketSphinx's defaults; logging is always discarded.
     public init(options: [(String, String)]) throws(PocketSphinxError) {
         Decoder.silenceLibraryLog
-        var arguments = options.flatMap { [$0.0, $0.1] }
-        if !options.contains(where: { $0.0 == "-logfn" }) { arguments += ["-logfn", "/dev/null"] }
+        // No -logfn: it swaps the library's global log file on every ps_init, which races when decoders are
+        // made on several threads; the global log is already discarded.
+        let arguments = options.flatMap { [$0.0, $0.1] }
         let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         defer { cArguments.forEach { free($0) } }
         var argv = cArguments
-        let config = argv.withUnsafeMutableBufferPointer { buffer in
-            cmd_ln_parse_r(nil, ps_args(), Int32(buffer.count), buffer.baseAddress, 1)
+        // Loading touches process-wide state in sphinxbase (seen: a model checksum failing, and the exit it
+        // triggers deadlocking, when two threads loaded at once), so decoders are made one at a time.
+        let made: (OpaquePointer?, Bool) = Decoder.lifecycle.withLock {
+            let config = argv.withUnsafeMutableBufferPointer { buffer in
+                cmd_ln_parse_r(nil, ps_args(), Int32(buffer.count), buffer.baseAddress, 1)
+            }
+            guard let config else { return (nil, false) }
+            defer { cmd_ln_free_r(config) }
+            return (ps_init(config), true)
         }
-        guard let config else {
+        guard made.1 else {
             throw PocketSphinxError("invalid decoder options: \(arguments.joined(separator: " "))")
         }
-        defer { cmd_ln_free_r(config) }
-        guard let decoder = ps_init(config) else {
+        guard let decoder = made.0 else {
             let files = options.filter { ["-hmm", "-lm", "-dict", "-jsgf", "-kws", "-fsg", "-featparams"].contains($0.0) }
                 .map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             throw PocketSphinxError("could not load the recognition model (\(files)): missing or unreadable file")
@@ -87,7 +94,10 @@ public final class Decoder {
         sampleRate = Int(cmd_ln_float_r(active, "-samprate"))
     }
 
-    deinit { ps_free(decoder) }
+    deinit { Decoder.lifecycle.withLock { _ = ps_free(decoder) } }
+
+    /// Serialises making and freeing decoders (see `init`).
+    static let lifecycle = LibraryLock()
 
     /// Discards the library's global log once per process (the `-logfn` option covers decoders only).
     private static let silenceLibraryLog: Void = { err_set_logfp(nil) }()
@@ -254,5 +264,19 @@ public final class Decoder {
     /// Adds a word with a pronunciation (space-separated phones of the model's set).
     public func addWord(_ word: String, phones: String) throws(PocketSphinxError) {
         try check(ps_add_word(decoder, word, phones, 1), "adding word '\(word)' /\(phones)/")
+    }
+}
+
+/// A process-wide lock around sphinxbase calls that touch global state.
+final class LibraryLock: @unchecked Sendable {
+    // @unchecked: the pthread mutex is the synchronisation itself.
+    private var mutex = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&mutex, nil) }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
     }
 }

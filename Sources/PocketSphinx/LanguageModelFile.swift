@@ -9,10 +9,10 @@ public enum LanguageModelFile {
         _ = Decoder.silenceLibraryLogOnce
         guard let logmath = logmath_init(1.0001, 0, 0) else { throw PocketSphinxError("cannot initialise log tables") }
         defer { logmath_free(logmath) }
-        guard let model = ngram_model_read(nil, path, NGRAM_AUTO, logmath) else {
+        guard let model = Decoder.lifecycle.withLock({ ngram_model_read(nil, path, NGRAM_AUTO, logmath) }) else {
             throw PocketSphinxError("cannot read language model \(path)")
         }
-        defer { ngram_model_free(model) }
+        defer { _ = Decoder.lifecycle.withLock { ngram_model_free(model) } }
         guard let counts = ngram_model_get_counts(model) else { return [] }
         var scored: [(word: String, score: Int32)] = []
         scored.reserveCapacity(Int(counts[0]))

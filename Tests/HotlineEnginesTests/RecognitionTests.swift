@@ -116,6 +116,22 @@ import Testing
         #expect(try reused.transcribe(goForward).utterances == fresh)
     }
 
+    @Test func recognizersCanBeMadeOnSeveralThreadsAtOnce() throws {
+        // Batch workers load their decoders in parallel; sphinxbase's loading is not thread-safe on its own
+        // (seen: a model checksum failure and a deadlocked exit), so the wrapper serialises it.
+        let made = EventCounter()
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                if (try? PocketSphinxRecognizer()) != nil { made.increment() }
+            }.start()
+        }
+        group.wait()
+        #expect(made.value == 4)
+    }
+
     @Test func alternativesComeBestFirst() throws {
         let recognizer = try PocketSphinxRecognizer()
         let samples = try Fixtures.samples(.raw(path: Fixtures.goForward, encoding: .linear16, sampleRate: 16_000, channels: 1)).samples
@@ -146,4 +162,11 @@ import Testing
             String(describing: error).contains("/nonexistent/model.lm.bin")
         }
     }
+}
+
+final class EventCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }
