@@ -82,8 +82,7 @@ struct CallsBench: AsyncParsableCommand {
         let legs = try recordings.map { path -> [Float] in
             let reader = try SndFileAudioDecoder().open(.file(path: path))
             let samples = try reader.readAll()
-            var resampler = Resampler(from: reader.info.sampleRate, to: 8_000)
-            return resampler.process(samples) + resampler.flush()
+            return Resampler.resample(samples, from: reader.info.sampleRate, to: 8_000)
         }
         let renderer = PromptRenderer(synthesizer: try ESpeakSynthesizer.shared())
         var largestKeptUp = 0

@@ -88,8 +88,7 @@ struct SayCommand: AsyncParsableCommand {
         let targetRate = audioFormat.sampleRate ?? sourceRate
         var floats = PCM.floats(samples)
         if targetRate != sourceRate {
-            var resampler = Resampler(from: sourceRate, to: targetRate)
-            floats = resampler.process(floats) + resampler.flush()
+            floats = Resampler.resample(floats, from: sourceRate, to: targetRate)
         }
         do {
             let file = try SoundFile(writingPath: output, format: audioFormat == .ulaw ? .wavMuLaw : .wav16, sampleRate: targetRate)

@@ -13,8 +13,7 @@ import Testing
     static func write(_ format: WriteFormat, rate: Int = 16_000, to path: String) throws {
         var (samples, source) = try Fixtures.samples(.file(path: sentence))
         if rate != source {
-            var resampler = Resampler(from: source, to: rate)
-            samples = resampler.process(samples) + resampler.flush()
+            samples = Resampler.resample(samples, from: source, to: rate)
         }
         let file = try SoundFile(writingPath: path, format: format, sampleRate: rate)
         try file.write(floats: samples)
@@ -40,8 +39,7 @@ import Testing
     func headerlessTelephoneAudioIsTranscribed(encoding: SampleEncoding, ext: String) throws {
         let directory = try Fixtures.temporaryDirectory()
         let (samples, rate) = try Fixtures.samples(.raw(path: Fixtures.goForward, encoding: .linear16, sampleRate: 16_000, channels: 1))
-        var resampler = Resampler(from: rate, to: 8_000)
-        let narrow = PCM.int16(resampler.process(samples) + resampler.flush())
+        let narrow = PCM.int16(Resampler.resample(samples, from: rate, to: 8_000))
         let bytes: [UInt8] = switch encoding {
         case .linear16: PCM.littleEndianBytes(narrow)
         case .muLaw: G711.muLaw(fromLinear: narrow)

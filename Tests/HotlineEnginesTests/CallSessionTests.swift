@@ -40,9 +40,8 @@ enum Calls {
     /// A recording in a call format (resampled and encoded with this project's code).
     static func encode(_ input: AudioInput, as format: CallAudioFormat, leadingSilence: Double = 0, trailingSilence: Double = 1) throws -> [UInt8] {
         let (samples, rate) = try Fixtures.samples(input)
-        var resampler = Resampler(from: rate, to: format.sampleRate)
         let audio = [Float](repeating: 0, count: Int(leadingSilence * Double(format.sampleRate)))
-            + resampler.process(samples) + resampler.flush() + [Float](repeating: 0, count: Int(trailingSilence * Double(format.sampleRate)))
+            + Resampler.resample(samples, from: rate, to: format.sampleRate) + [Float](repeating: 0, count: Int(trailingSilence * Double(format.sampleRate)))
         return format.encode(audio)
     }
 

@@ -86,6 +86,12 @@ public struct Resampler: Sendable {
         base = buffer.count
     }
 
+    /// Converts a whole recording in one go (the streaming pair ``process(_:)`` + ``flush()``).
+    public static func resample(_ samples: [Float], from inputRate: Int, to outputRate: Int) -> [Float] {
+        var resampler = Resampler(from: inputRate, to: outputRate)
+        return resampler.process(samples) + resampler.flush()
+    }
+
     /// Converts the next chunk of input; returns whatever output is ready (possibly none).
     public mutating func process(_ input: [Float]) -> [Float] {
         consumedIn += input.count

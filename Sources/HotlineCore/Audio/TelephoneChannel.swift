@@ -7,15 +7,11 @@ public enum TelephoneChannel {
 
     /// Resamples audio at `rate` to 8 kHz (band-limited) and encodes it to μ-law.
     public static func encode(_ samples: [Float], from rate: Int) -> [UInt8] {
-        var resampler = Resampler(from: rate, to: sampleRate)
-        let narrow = resampler.process(samples) + resampler.flush()
-        return G711.muLaw(fromLinear: PCM.int16(narrow))
+        G711.muLaw(fromLinear: PCM.int16(Resampler.resample(samples, from: rate, to: sampleRate)))
     }
 
     /// Decodes μ-law at 8 kHz and resamples to `rate`.
     public static func decode(_ codes: [UInt8], to rate: Int) -> [Float] {
-        var resampler = Resampler(from: sampleRate, to: rate)
-        let linear = PCM.floats(G711.linear(fromMuLaw: codes))
-        return resampler.process(linear) + resampler.flush()
+        Resampler.resample(PCM.floats(G711.linear(fromMuLaw: codes)), from: sampleRate, to: rate)
     }
 }

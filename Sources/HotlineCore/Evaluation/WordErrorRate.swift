@@ -1,3 +1,5 @@
+import Foundation
+
 // MARK: - Word error rate
 
 /// Word-level alignment counts between a reference and a hypothesis.
@@ -117,11 +119,11 @@ public enum ReferenceTranscripts {
     public static func parse(_ contents: String, source: String = "reference") throws(ParseError) -> [(id: String, text: String)] {
         var entries: [(id: String, text: String)] = []
         for (number, rawLine) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = String(rawLine).trimming(" \t\r")
+            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if let tab = line.firstIndex(of: "\t") {
-                let id = String(line[..<tab]).trimming(" ")
-                let text = String(line[line.index(after: tab)...]).trimming(" \t")
+                let id = line[..<tab].trimmingCharacters(in: .whitespaces)
+                let text = line[line.index(after: tab)...].trimmingCharacters(in: .whitespaces)
                 guard !id.isEmpty else { throw ParseError(description: "\(source):\(number + 1): empty id before the tab") }
                 entries.append((id, text))
                 continue
@@ -133,7 +135,7 @@ public enum ReferenceTranscripts {
             guard let id = inside.split(separator: " ").first.map(String.init), !id.isEmpty else {
                 throw ParseError(description: "\(source):\(number + 1): empty utterance id in parentheses")
             }
-            entries.append((id, String(line[..<open]).trimming(" \t")))
+            entries.append((id, line[..<open].trimmingCharacters(in: .whitespaces)))
         }
         return entries
     }
@@ -143,14 +145,5 @@ public enum ReferenceTranscripts {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return name }
         return String(name[..<dot])
-    }
-}
-
-extension String {
-    func trimming(_ set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }
