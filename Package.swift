@@ -15,12 +15,18 @@ let package = Package(
         .executable(name: "hotline", targets: ["hotline"]),
         .library(name: "HotlineCore", targets: ["HotlineCore"]),
         .library(name: "HotlineEngines", targets: ["HotlineEngines"]),
+        .library(name: "HotlineServer", targets: ["HotlineServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.4.0"),
     ],
     targets: [
         // MARK: - Layer 0: C libraries (Debian packages, found with pkg-config)
@@ -51,13 +57,35 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Layer 4: the server (gateway protocols, REST API, metrics); sees core protocols only
+        .target(
+            name: "HotlineServer",
+            dependencies: [
+                "HotlineCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Layer 5: the command line (composition root)
         .executableTarget(
             name: "hotline",
             dependencies: [
-                "HotlineCore", "HotlineEngines", "SndFile",
+                "HotlineCore", "HotlineEngines", "HotlineServer", "SndFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -66,6 +94,16 @@ let package = Package(
         .testTarget(name: "HotlineCoreTests", dependencies: ["HotlineCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PocketSphinxTests", dependencies: ["PocketSphinx"], swiftSettings: swiftSettings),
         .testTarget(name: "HotlineEnginesTests", dependencies: ["HotlineEngines", "HotlineCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HotlineServerTests",
+            dependencies: [
+                "HotlineServer", "HotlineCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore"], swiftSettings: swiftSettings),
     ]
 )

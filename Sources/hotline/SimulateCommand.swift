@@ -219,7 +219,7 @@ struct SimulateCommand: AsyncParsableCommand {
         case .playbackStarted(let id, let text, let at, let latency):
             let reaction = latency.map { String(format: ", first audio %.0f ms after endpoint", $0 * 1000) } ?? ""
             return "\(stamp(at)) bot     ▶ prompt \(id): \"\(text)\"\(reaction)"
-        case .playbackAudio: return nil
+        case .playbackAudio, .marker: return nil
         case .playbackFinished(let id, let duration): return "          bot     prompt \(id) is \(String(format: "%.2f", duration)) s long"
         case .bargeIn(let id, let at): return "\(stamp(at)) bot     ■ barge-in: prompt \(id) stopped"
         case .overloaded(let at, let dropped): return "\(stamp(at)) call    overloaded: \(String(format: "%.1f", dropped)) s of audio not accepted"

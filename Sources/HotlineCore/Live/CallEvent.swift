@@ -121,6 +121,8 @@ public enum CallEvent: Sendable, Equatable {
     case error(CallError)
     /// The bot hands the caller to a person: transfer the call to the queue once the prompt has played.
     case handoff(Handoff, at: Double)
+    /// A marker asked for with ``CallSession/mark(_:)``, reported after everything the session had reported by then.
+    case marker(String)
     /// The call is over; nothing follows.
     case ended(at: Double, reason: String)
 }

@@ -78,6 +78,7 @@ public final class CallSession: Sendable {
         case search(RecognitionSearch)
         case playbackProduced(id: Int, duration: Double)
         case hangUp(String)
+        case marker(String)
     }
 
     /// State shared between the session loop and its decoding and playback tasks.
@@ -138,6 +139,11 @@ public final class CallSession: Sendable {
 
     /// Speaks a prompt to the caller.
     public func say(_ text: String) { inputSink.yield(.say(text, trigger: nil, nextSearch: nil, hangUp: false)) }
+
+    /// Reports `.marker(name)` once the loop reaches it: after every event of the input sent before it, and after the
+    /// finals of utterances already decoded (call it once ``isSettled``). A gateway that must answer each frame in order
+    /// (vosk) waits for its marker.
+    public func mark(_ name: String) { inputSink.yield(.marker(name)) }
 
     /// Recognises the caller's next utterances with this search.
     public func use(search: RecognitionSearch) { inputSink.yield(.search(search)) }
@@ -234,6 +240,8 @@ public final class CallSession: Sendable {
             case .hangUp(let reason):
                 endReason = reason
                 return true
+            case .marker(let name):
+                session.emit(.marker(name))
             }
             return false
         }

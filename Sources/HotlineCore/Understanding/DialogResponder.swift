@@ -1,11 +1,13 @@
+import Foundation
 import Synchronization
 
 // MARK: - Dialog on a call
 
 /// Runs a flow's dialog on a call: opens with the flow's prompt, understands each final (with its n-best list),
 /// answers, switches the recognition search per state, and hands off or hangs up as the flow says.
-public final class DialogResponder: CallResponder {
+public final class DialogResponder: CallResponder, TextResponding {
     private let session: Mutex<DialogSession>
+    private let lastIntent = Mutex<String?>(nil)
     private let handoffs = Mutex<Handoff?>(nil)
     /// What this caller called about last time, if they called before.
     private let returningTopic: String?
@@ -43,6 +45,19 @@ public final class DialogResponder: CallResponder {
         return await settle(session.withLock { $0.hear(result.utterance.text, recognition: recognition) })
     }
 
+    /// The dialog's answer to typed text (the chat channel); empty text is a silence.
+    public func respond(toText text: String) async -> Reply {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return reply(session.withLock { $0.noInput() }) }
+        return await settle(session.withLock { $0.hear(trimmed) })
+    }
+
+    /// The intent of the last turn, if one was understood.
+    public var intent: String? { lastIntent.withLock { $0 } }
+
+    /// The dialog state the caller is in.
+    public var state: String { session.withLock { $0.state } }
+
     /// Runs a turn's webhook (if any) and returns the finished turn's reply.
     private func settle(_ turn: DialogTurn) async -> Reply {
         guard let call = turn.webhook else { return reply(turn) }
@@ -57,8 +72,23 @@ public final class DialogResponder: CallResponder {
     }
 
     private func reply(_ turn: DialogTurn) -> Reply {
+        lastIntent.withLock { $0 = turn.intent }
         if let handoff = turn.handoff { handoffs.withLock { $0 = handoff } }
         return Reply(text: turn.say, nextSearch: DialogResponder.recognitionSearch(turn.search), hangUp: turn.end && turn.handoff == nil,
                      handoff: turn.handoff)
     }
+}
+
+/// A responder that also takes typed text (chat): the same dialog without audio.
+public protocol TextResponding: Sendable {
+    /// The opening prompt.
+    func opening() async -> Reply?
+    /// The reply to a typed message (empty: silence).
+    func respond(toText text: String) async -> Reply
+    /// The intent understood in the last turn.
+    var intent: String? { get }
+    /// The dialog state.
+    var state: String { get }
+    /// The handoff, once made.
+    var handoff: Handoff? { get }
 }

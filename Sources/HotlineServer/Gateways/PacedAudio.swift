@@ -1,0 +1,138 @@
+import Synchronization
+
+// MARK: - Paced playback
+
+/// Bot audio waiting to be sent to a gateway that plays frames as they arrive (AudioSocket, jambonz): ``run(_:)`` sends
+/// one frame per frame duration, on a fixed schedule that restarts after idle time; ``clear()`` drops what is queued
+/// (barge-in). Thread-safe.
+final class PacedAudio: Sendable {
+    private struct State {
+        var queue: [UInt8] = []
+        var wake: CheckedContinuation<Void, Never>?
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        var stopped = false
+        var sentBytes = 0
+    }
+
+    private let state = Mutex(State())
+    /// Bytes per frame (20 ms of the leg's audio).
+    let frameBytes: Int
+    /// Time per frame.
+    let frameDuration: Duration
+
+    init(frameBytes: Int, frameDuration: Duration = .milliseconds(20)) {
+        self.frameBytes = frameBytes
+        self.frameDuration = frameDuration
+    }
+
+    /// Queues audio to send.
+    func enqueue(_ bytes: [UInt8]) {
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.stopped else { return nil }
+            state.queue += bytes
+            defer { state.wake = nil }
+            return state.wake
+        }
+        wake?.resume()
+    }
+
+    /// Drops queued audio (the caller barged in); returns the bytes dropped.
+    @discardableResult
+    func clear() -> Int {
+        let (dropped, waiters) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
+            let dropped = state.queue.count
+            state.queue.removeAll()
+            defer { state.drainWaiters.removeAll() }
+            return (dropped, state.drainWaiters)
+        }
+        waiters.forEach { $0.resume() }
+        return dropped
+    }
+
+    /// Bytes waiting.
+    var queuedBytes: Int { state.withLock { $0.queue.count } }
+
+    /// Bytes sent so far.
+    var sentBytes: Int { state.withLock { $0.sentBytes } }
+
+    /// Ends ``run(_:)`` (queued audio is dropped).
+    func stop() {
+        let (wake, waiters) = state.withLock { state -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+            state.stopped = true
+            state.queue.removeAll()
+            defer {
+                state.wake = nil
+                state.drainWaiters.removeAll()
+            }
+            return (state.wake, state.drainWaiters)
+        }
+        wake?.resume()
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Returns once everything queued has been sent (or cleared, or the pacer stopped).
+    func drained() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.queue.isEmpty || state.stopped { return true }
+                state.drainWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Sends frames until stopped or cancelled; `write` errors end it.
+    func run(_ write: @Sendable ([UInt8]) async throws -> Void) async throws {
+        try await withTaskCancellationHandler { try await loop(write) } onCancel: { stop() }
+    }
+
+    private func loop(_ write: @Sendable ([UInt8]) async throws -> Void) async throws {
+        let clock = ContinuousClock()
+        var next = clock.now
+        while !Task.isCancelled {
+            let (frame, stopped, waiters) = state.withLock { state -> ([UInt8]?, Bool, [CheckedContinuation<Void, Never>]) in
+                if state.stopped { return (nil, true, []) }
+                guard !state.queue.isEmpty else { return (nil, false, []) }
+                let count = min(frameBytes, state.queue.count)
+                let frame = Array(state.queue.prefix(count))
+                state.queue.removeFirst(count)
+                state.sentBytes += count
+                var waiters: [CheckedContinuation<Void, Never>] = []
+                if state.queue.isEmpty { swap(&waiters, &state.drainWaiters) }
+                return (frame, false, waiters)
+            }
+            if stopped { return }
+            guard let frame else {
+                // Idle: wait for audio, then start a fresh schedule.
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state -> Bool in
+                        if !state.queue.isEmpty || state.stopped { return true }
+                        state.wake = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+                next = max(next, clock.now)
+                continue
+            }
+            try await write(frame)
+            waiters.forEach { $0.resume() }
+            next = next.advanced(by: frameDuration)
+            try await clock.sleep(until: next)
+        }
+    }
+}
+
+/// Runs `operation`, giving up after `timeout` (returns `nil` then).
+func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T? {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

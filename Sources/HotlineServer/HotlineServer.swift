@@ -1,0 +1,424 @@
+import Foundation
+public import HotlineCore
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import Metrics
+import NIOCore
+public import Prometheus
+public import ServiceLifecycle
+import Synchronization
+
+// MARK: - Request context
+
+/// Hummingbird request context for every route (HTTP and WebSocket upgrades).
+struct HotlineRequestContext: RequestContext, WebSocketRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+    }
+
+    var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+// MARK: - Speech services for the REST API
+
+/// Offline transcription and synthesis for the REST API; the CLI provides the real engines.
+public protocol SpeechServices: Sendable {
+    /// The duration of an audio file in seconds (throws a clear error for unreadable audio).
+    func duration(ofFile path: String) throws -> Double
+    /// Transcribes an audio file.
+    func transcribe(file path: String, name: String) async throws -> Transcript
+    /// Synthesizes text as a WAV file at `sampleRate` (8000, 16000 or 22050).
+    func synthesize(_ text: String, voice: String?, sampleRate: Int) async throws -> [UInt8]
+}
+
+// MARK: - Server
+
+/// `hotline serve`: the HTTP listener (REST API, WebSocket gateways, metrics) and the AudioSocket listener, run as
+/// services that shut down gracefully (stop taking calls, let live calls finish up to the grace period).
+public struct HotlineServer: Sendable {
+    /// The configuration.
+    public let configuration: ServerConfiguration
+    /// Calls.
+    public let host: CallHost
+    /// Transcription and synthesis for the API.
+    public let speech: (any SpeechServices)?
+    /// Metrics registry for `/metrics` (the CLI bootstraps swift-metrics with it).
+    public let metrics: PrometheusCollectorRegistry
+    /// The root logger.
+    public let logger: Logger
+
+    let access: AccessControl
+    let jobs = TranscriptionJobs()
+    let chats = ChatSessions()
+    let started = Date()
+
+    /// Makes a server.
+    public init(configuration: ServerConfiguration, host: CallHost, speech: (any SpeechServices)?, metrics: PrometheusCollectorRegistry, logger: Logger) {
+        self.configuration = configuration
+        self.host = host
+        self.speech = speech
+        self.metrics = metrics
+        self.logger = logger
+        access = AccessControl(keys: configuration.keys, anonymousRoles: configuration.anonymousRoles)
+    }
+
+    /// The services to run: HTTP, AudioSocket (when enabled) and the call drainer (shut down first on SIGTERM).
+    /// `onHTTPBound` and `onAudioSocketBound` receive the bound ports (useful with port 0).
+    public func services(onHTTPBound: @escaping @Sendable (Int) -> Void = { _ in }, onAudioSocketBound: @escaping @Sendable (Int) -> Void = { _ in })
+        -> [any Service]
+    {
+        let app = Application(
+            router: makeRouter(),
+            server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter(), configuration: .init(maxFrameSize: 1 << 20)),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "hotline"),
+            onServerRunning: { channel in onHTTPBound(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        var services: [any Service] = [app]
+        if configuration.audioSocketEnabled {
+            services.append(AudioSocketServer(configuration: configuration, host: host, logger: logger, onBound: onAudioSocketBound))
+        }
+        services.append(CallDrainer(registry: host.registry, grace: .milliseconds(Int(configuration.shutdownGrace * 1000)), logger: logger))
+        return services
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(services: services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    // MARK: - Authorisation
+
+    /// The identity behind a request, or an error: 401 without valid credentials, 403 without the role.
+    func authorize(_ request: Request, _ roles: Set<Role>) throws -> Identity {
+        let secret = AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField],
+                                          query: request.uri.query)
+        guard let identity = access.identify(secret: secret) else {
+            Self.authFailures.increment()
+            logger.warning("refused: wrong credentials", metadata: ["path": "\(request.uri.path)"])
+            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"hotline\""], message: "the credentials are not valid")
+        }
+        guard roles.contains(where: identity.has) else {
+            if !identity.authenticated {
+                Self.authFailures.increment()
+                throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"hotline\""], message: "credentials are required")
+            }
+            logger.warning("refused: missing role", metadata: ["path": "\(request.uri.path)", "key": "\(identity.name)"])
+            throw HTTPError(.forbidden, message: "key '\(identity.name)' lacks the role for this endpoint (needs \(roles.map(\.rawValue).sorted().joined(separator: " or ")))")
+        }
+        return identity
+    }
+
+    static let apiKeyField = HTTPField.Name("X-API-Key")!
+    static let authFailures = Metrics.Counter(label: "hotline_auth_failures_total")
+
+    // MARK: - Routes
+
+    func makeRouter() -> Router<HotlineRequestContext> {
+        let router = Router(context: HotlineRequestContext.self)
+        router.add(middleware: RequestLogger(logger: logger))
+        router.get("health") { _, _ in HealthResponse(status: "ok") }
+        router.get("ready") { _, _ -> Response in
+            let ready = !host.registry.isDraining
+            let body = ByteBuffer(string: ready ? #"{"status":"ready"}"# : #"{"status":"draining"}"#)
+            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+        }
+        router.get("openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+        router.get("metrics") { request, _ -> Response in
+            if !configuration.metricsPublic { _ = try authorize(request, [.admin]) }
+            updatePoolGauges()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
+        let api = router.group("v1")
+        api.get("calls") { request, _ -> CallList in
+            _ = try authorize(request, [.qa])
+            return CallList(calls: host.registry.liveCalls)
+        }
+        api.get("calls/:id") { request, context -> JSONBody<CallOutcome> in
+            _ = try authorize(request, [.qa, .gateway])
+            let id = try context.parameters.require("id")
+            guard let outcome = host.registry.outcome(of: id) else { throw HTTPError(.notFound, message: "no call with id \(id)") }
+            return JSONBody(outcome)
+        }
+        api.post("transcriptions") { request, context -> Response in
+            _ = try authorize(request, [.gateway])
+            return try await transcribe(request, context: context)
+        }
+        api.get("transcriptions/:id") { request, context -> TranscriptionJob in
+            _ = try authorize(request, [.gateway])
+            let id = try context.parameters.require("id")
+            guard let job = jobs[id] else { throw HTTPError(.notFound, message: "no transcription job \(id)") }
+            return job
+        }
+        api.post("synthesize") { request, context -> Response in
+            _ = try authorize(request, [.gateway])
+            let body = try await request.decode(as: SynthesisRequest.self, context: context)
+            guard let speech else { throw HTTPError(.serviceUnavailable, message: "synthesis is not available") }
+            let text = body.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty, text.count <= 5_000 else { throw HTTPError(.badRequest, message: "text must be 1 to 5000 characters") }
+            let rate = body.sampleRate ?? 8_000
+            guard [8_000, 16_000, 22_050].contains(rate) else { throw HTTPError(.badRequest, message: "sample_rate must be 8000, 16000 or 22050") }
+            let wav = try await speech.synthesize(text, voice: body.voice, sampleRate: rate)
+            return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
+        }
+        api.post("chat") { request, context -> ChatResponse in
+            let identity = try authorize(request, [.gateway])
+            let body = try await request.decode(as: ChatRequest.self, context: context)
+            return try await chat(body, identity: identity)
+        }
+        return router
+    }
+
+    func makeWebSocketRouter() -> Router<HotlineRequestContext> {
+        let router = Router(context: HotlineRequestContext.self)
+        TwilioGateway(server: self).register(on: router)
+        ForkGateway(server: self).register(on: router)
+        VoskGateway(server: self).register(on: router)
+        return router
+    }
+
+    func updatePoolGauges() {
+        let statistics = host.pool.statistics
+        metrics.makeGauge(name: "hotline_recognizers", help: "Recognizers in the pool").set(Double(statistics.size))
+        metrics.makeGauge(name: "hotline_recognizers_busy", help: "Recognizers lent to calls now").set(Double(statistics.busy))
+        metrics.makeGauge(name: "hotline_recognizer_waiters", help: "Utterances waiting for a recognizer now").set(Double(statistics.waiting))
+        metrics.makeGauge(name: "hotline_recognizer_loans", help: "Recognizer loans since start").set(Double(statistics.loans))
+        metrics.makeGauge(name: "hotline_recognizer_waits", help: "Loans that had to wait since start").set(Double(statistics.waits))
+        metrics.makeGauge(name: "hotline_live_calls", help: "Calls connected now").set(Double(host.registry.liveCalls.count))
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        let audio = host.audioSecondsProcessed
+        metrics.makeGauge(name: "hotline_real_time_factor", help: "Process CPU seconds per second of call audio, over finished calls")
+            .set(audio > 0 ? cpu / audio : 0)
+        metrics.makeGauge(name: "hotline_resident_memory_bytes", help: "Peak resident memory").set(Double(usage.ru_maxrss) * 1024)
+    }
+
+    // MARK: - Transcription
+
+    func transcribe(_ request: Request, context: HotlineRequestContext) async throws -> Response {
+        guard let speech else { throw HTTPError(.serviceUnavailable, message: "transcription is not available") }
+        let body = try await request.body.collect(upTo: configuration.maxUploadBytes)
+        guard body.readableBytes > 0 else { throw HTTPError(.badRequest, message: "the request body must be an audio file") }
+        let name = request.uri.queryParameters.get("name") ?? "upload"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-uploads", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let suffix = (name as NSString).pathExtension.isEmpty ? "" : "." + (name as NSString).pathExtension
+        let path = directory.appendingPathComponent(UUID().uuidString + suffix).path
+        try Data(body.readableBytesView).write(to: URL(fileURLWithPath: path))
+        let duration: Double
+        do {
+            duration = try speech.duration(ofFile: path)
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw HTTPError(.unprocessableContent, message: "\(name): \(error)")
+        }
+        if duration <= configuration.synchronousTranscriptionSeconds {
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            do {
+                let transcript = try await speech.transcribe(file: path, name: name)
+                return try JSONBody(transcript).response(from: request, context: context)
+            } catch {
+                throw HTTPError(.unprocessableContent, message: "\(name): \(error)")
+            }
+        }
+        let job = jobs.create(name: name, duration: duration)
+        let logger = self.logger
+        Task {
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            jobs.update(job.id) { $0.status = .running }
+            do {
+                let transcript = try await speech.transcribe(file: path, name: name)
+                jobs.update(job.id) {
+                    $0.status = .done
+                    $0.transcript = transcript
+                }
+            } catch {
+                logger.error("transcription job failed", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                jobs.update(job.id) {
+                    $0.status = .failed
+                    $0.error = "\(name): \(error)"
+                }
+            }
+        }
+        var response = try job.response(from: request, context: context)
+        response.status = .accepted
+        response.headers[.location] = "/v1/transcriptions/\(job.id)"
+        return response
+    }
+
+    // MARK: - Chat
+
+    func chat(_ body: ChatRequest, identity: Identity) async throws -> ChatResponse {
+        if let id = body.session {
+            guard let responder = chats[id] else { throw HTTPError(.notFound, message: "no chat session \(id) (sessions expire after 30 minutes idle)") }
+            let reply = await responder.respond(toText: body.text ?? "")
+            if reply.hangUp || reply.handoff != nil { chats.remove(id) }
+            return ChatResponse(session: id, reply: reply.text, intent: responder.intent, state: responder.state, ended: reply.hangUp || reply.handoff != nil,
+                                handoff: reply.handoff)
+        }
+        let id = UUID().uuidString.lowercased()
+        let start = CallStart(id: id, gateway: .chat, callerNumber: body.caller, keyName: identity.name)
+        guard let responder = await host.bot.responder(for: start) as? any TextResponding else {
+            throw HTTPError(.serviceUnavailable, message: "the bot has no dialog flow to chat with")
+        }
+        chats.add(id, responder)
+        var reply = await responder.opening() ?? Reply(text: "")
+        if let text = body.text, !text.isEmpty { reply = await responder.respond(toText: text) }
+        return ChatResponse(session: id, reply: reply.text, intent: responder.intent, state: responder.state, ended: reply.hangUp || reply.handoff != nil,
+                            handoff: reply.handoff)
+    }
+}
+
+// MARK: - API types
+
+struct HealthResponse: ResponseCodable {
+    var status: String
+}
+
+struct CallList: ResponseCodable {
+    var calls: [CallOutcome]
+}
+
+/// Any `Encodable` as a JSON response body (the value itself at the top level).
+struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
+
+struct SynthesisRequest: Decodable {
+    var text: String
+    var voice: String?
+    var sampleRate: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case text, voice, sampleRate = "sample_rate"
+    }
+}
+
+struct ChatRequest: Decodable {
+    /// Omitted to start a new session.
+    var session: String?
+    var text: String?
+    var caller: String?
+}
+
+struct ChatResponse: ResponseCodable {
+    var session: String
+    var reply: String
+    var intent: String?
+    var state: String
+    var ended: Bool
+    var handoff: Handoff?
+}
+
+/// An asynchronous transcription.
+struct TranscriptionJob: ResponseCodable, Sendable {
+    enum Status: String, Codable, Sendable { case queued, running, done, failed }
+    var id: String
+    var name: String
+    var duration: Double
+    var status: Status
+    var transcript: Transcript?
+    var error: String?
+}
+
+/// Transcription jobs, in memory (kept for a day after they finish).
+final class TranscriptionJobs: Sendable {
+    private let jobs = Mutex<[String: (job: TranscriptionJob, created: Date)]>([:])
+
+    func create(name: String, duration: Double) -> TranscriptionJob {
+        let job = TranscriptionJob(id: UUID().uuidString.lowercased(), name: name, duration: duration, status: .queued)
+        jobs.withLock { jobs in
+            let cutoff = Date().addingTimeInterval(-86_400)
+            jobs = jobs.filter { $0.value.created > cutoff }
+            jobs[job.id] = (job, Date())
+        }
+        return job
+    }
+
+    func update(_ id: String, _ change: (inout TranscriptionJob) -> Void) {
+        jobs.withLock { jobs in
+            if var entry = jobs[id] {
+                change(&entry.job)
+                jobs[id] = entry
+            }
+        }
+    }
+
+    subscript(id: String) -> TranscriptionJob? { jobs.withLock { $0[id]?.job } }
+}
+
+/// Chat sessions by id; idle ones expire after 30 minutes.
+final class ChatSessions: Sendable {
+    private let sessions = Mutex<[String: (responder: any TextResponding, used: Date)]>([:])
+
+    func add(_ id: String, _ responder: any TextResponding) {
+        sessions.withLock { sessions in
+            let cutoff = Date().addingTimeInterval(-1_800)
+            sessions = sessions.filter { $0.value.used > cutoff }
+            sessions[id] = (responder, Date())
+        }
+    }
+
+    subscript(id: String) -> (any TextResponding)? {
+        sessions.withLock { sessions in
+            guard let entry = sessions[id], entry.used > Date().addingTimeInterval(-1_800) else { return nil }
+            sessions[id] = (entry.responder, Date())
+            return entry.responder
+        }
+    }
+
+    func remove(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: id) } }
+}
+
+// MARK: - Services
+
+/// Shut down first on SIGTERM: stops new calls and lets live ones finish up to the grace period.
+struct CallDrainer: Service {
+    let registry: CallRegistry
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await registry.drain(grace: grace, logger: logger)
+    }
+}
+
+/// Logs each HTTP request (method, path, status, time) without credentials or query strings.
+struct RequestLogger<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            logger.debug("request", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
+                                               "ms": "\(Int((ContinuousClock.now - start).seconds * 1000))"])
+            return response
+        } catch let error as HTTPError {
+            logger.info("request refused", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(error.status.code)",
+                                                      "error": "\(error.body ?? "")"])
+            throw error
+        }
+    }
+}

@@ -1,0 +1,310 @@
+public import Foundation
+import Yams
+
+// MARK: - Configuration
+
+/// Everything `hotline serve` reads from its YAML file and environment. Every field has a default, so no file is
+/// needed; `docs/serve.md` documents each one. Unknown keys are errors (a typo must not silently fall back to a default).
+public struct ServerConfiguration: Sendable, Equatable {
+    /// The HTTP listener: REST API, WebSocket gateways, metrics. Default 127.0.0.1:8080.
+    public var httpHost = "127.0.0.1"
+    public var httpPort = 8080
+
+    /// The Asterisk AudioSocket TCP listener. Default enabled on 127.0.0.1:9092.
+    public var audioSocketEnabled = true
+    public var audioSocketHost = "127.0.0.1"
+    public var audioSocketPort = 9092
+    /// Peers allowed to open AudioSocket connections (the protocol has no credentials): exact addresses or
+    /// prefixes ending in "." or ":"; "any" allows every peer. Default loopback only.
+    public var audioSocketAllow = ["127.0.0.1", "::1"]
+    /// Audio message types beyond 0x10: `standard` (8 kHz only) or `asterisk20` (0x11–0x16 = 12–48 kHz).
+    public var audioSocketRates = AudioSocketRates.standard
+    /// Largest AudioSocket payload accepted, bytes. Default 4096.
+    public var audioSocketMaxPayload = 4_096
+
+    /// API keys and their roles.
+    public var keys: [APIKey] = []
+    /// Roles granted to requests without credentials (e.g. `[gateway]` on a trusted network). Default none.
+    public var anonymousRoles: Set<Role> = []
+    /// Whether `/metrics` is open without credentials. Default false (admin role needed).
+    public var metricsPublic = false
+
+    /// The dialog flow the bot runs. Default `Models/flows/bank.yaml`.
+    public var flow = "Models/flows/bank.yaml"
+    /// Caller memory file (calls from the same number are linked). Default `.hotline/callers.json`.
+    public var callerMemory = ".hotline/callers.json"
+    /// Pooled recognizers (each ≈ 100 MB; decoding runs on them). Default: one per core.
+    public var recognizers = ProcessInfo.processInfo.activeProcessorCount
+    /// The bot's espeak-ng voice. Default `en-us`.
+    public var voice = "en-us"
+    /// Seconds live calls may take to finish after SIGTERM before they are hung up. Default 30.
+    public var shutdownGrace = 30.0
+    /// Finished calls whose outcome stays queryable by id (in memory). Default 10000.
+    public var retainedOutcomes = 10_000
+    /// Seconds of silence before the bot reprompts. Default 8.
+    public var noInputTimeout = 8.0
+
+    /// Largest uploaded file for `/v1/transcriptions`, bytes. Default 100 MB.
+    public var maxUploadBytes = 100 << 20
+    /// Uploads of audio up to this many seconds are transcribed in the request; longer ones become a job. Default 60.
+    public var synchronousTranscriptionSeconds = 60.0
+
+    /// Log level: trace, debug, info, notice, warning, error, critical. Default info.
+    public var logLevel = "info"
+
+    /// The defaults.
+    public init() {}
+}
+
+/// What a credential may do.
+public enum Role: String, Sendable, Codable, CaseIterable, Hashable {
+    /// IVR gateways: the call endpoints, call outcomes, transcription, synthesis, chat.
+    case gateway
+    /// QA staff: live calls and transcripts.
+    case qa
+    /// Everything, including metrics and administration.
+    case admin
+}
+
+/// One API key from the configuration.
+public struct APIKey: Sendable, Equatable {
+    /// A name for logs and limits (the key itself is never logged).
+    public var name: String
+    /// The secret.
+    public var secret: String
+    /// Its roles.
+    public var roles: Set<Role>
+    /// Concurrent calls allowed on this key (`nil`: no limit).
+    public var maximumCalls: Int?
+
+    /// Makes a key.
+    public init(name: String, secret: String, roles: Set<Role>, maximumCalls: Int? = nil) {
+        self.name = name
+        self.secret = secret
+        self.roles = roles
+        self.maximumCalls = maximumCalls
+    }
+}
+
+/// A configuration file problem, naming the file, line and key.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+}
+
+extension ServerConfiguration {
+    /// Reads a YAML file over the defaults, then the environment over that.
+    public static func load(path: String?) throws -> ServerConfiguration {
+        try load(path: path, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// Reads a YAML file over the defaults, then the given environment over that.
+    public static func load(path: String?, environment: [String: String]) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if let path {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError(description: "\(path): cannot read the configuration file")
+            }
+            try configuration.apply(yaml: text, file: path, environment: environment)
+        }
+        try configuration.apply(environment: environment)
+        return configuration
+    }
+
+    /// Applies a YAML document.
+    mutating func apply(yaml: String, file: String, environment: [String: String]) throws {
+        let node: Node?
+        do { node = try Yams.compose(yaml: yaml) } catch { throw ConfigurationError(description: "\(file): not valid YAML: \(error)") }
+        guard let node else { return }
+        let reader = NodeReader(file: file)
+        let root = try reader.mapping(node, "the document")
+        try reader.checkKeys(root, allowed: ["http", "audiosocket", "auth", "bot", "calls", "transcription", "log"], in: "the document")
+        if let http = root["http"] {
+            let map = try reader.mapping(http, "http")
+            try reader.checkKeys(map, allowed: ["host", "port"], in: "http")
+            if let value = map["host"] { httpHost = try reader.string(value, "http.host") }
+            if let value = map["port"] { httpPort = try reader.port(value, "http.port") }
+        }
+        if let section = root["audiosocket"] {
+            let map = try reader.mapping(section, "audiosocket")
+            try reader.checkKeys(map, allowed: ["enabled", "host", "port", "allow", "rates", "max_payload"], in: "audiosocket")
+            if let value = map["enabled"] { audioSocketEnabled = try reader.bool(value, "audiosocket.enabled") }
+            if let value = map["host"] { audioSocketHost = try reader.string(value, "audiosocket.host") }
+            if let value = map["port"] { audioSocketPort = try reader.port(value, "audiosocket.port") }
+            if let value = map["allow"] { audioSocketAllow = try reader.strings(value, "audiosocket.allow") }
+            if let value = map["max_payload"] { audioSocketMaxPayload = try reader.int(value, "audiosocket.max_payload", 320...65_535) }
+            if let value = map["rates"] {
+                switch try reader.string(value, "audiosocket.rates") {
+                case "standard": audioSocketRates = .standard
+                case "asterisk20": audioSocketRates = .asterisk20
+                case let other: throw reader.error(value, "audiosocket.rates must be standard or asterisk20, not '\(other)'")
+                }
+            }
+        }
+        if let section = root["auth"] {
+            let map = try reader.mapping(section, "auth")
+            try reader.checkKeys(map, allowed: ["keys", "anonymous_roles", "metrics_public"], in: "auth")
+            if let value = map["metrics_public"] { metricsPublic = try reader.bool(value, "auth.metrics_public") }
+            if let value = map["anonymous_roles"] { anonymousRoles = try reader.roles(value, "auth.anonymous_roles") }
+            if let value = map["keys"] {
+                guard case .sequence(let items) = value else { throw reader.error(value, "auth.keys must be a list") }
+                keys = try items.enumerated().map { index, item in
+                    let label = "auth.keys[\(index)]"
+                    let entry = try reader.mapping(item, label)
+                    try reader.checkKeys(entry, allowed: ["name", "key", "key_env", "roles", "max_calls"], in: label)
+                    guard let name = entry["name"] else { throw reader.error(item, "\(label) needs a name") }
+                    let secret: String
+                    if let key = entry["key"] {
+                        secret = try reader.string(key, "\(label).key")
+                    } else if let variable = entry["key_env"] {
+                        let variableName = try reader.string(variable, "\(label).key_env")
+                        guard let value = environment[variableName], !value.isEmpty else {
+                            throw reader.error(variable, "\(label).key_env: the environment variable \(variableName) is not set")
+                        }
+                        secret = value
+                    } else {
+                        throw reader.error(item, "\(label) needs key or key_env")
+                    }
+                    guard secret.count >= 16 else { throw reader.error(item, "\(label): keys must be at least 16 characters") }
+                    guard let roles = entry["roles"] else { throw reader.error(item, "\(label) needs roles") }
+                    return APIKey(name: try reader.string(name, "\(label).name"), secret: secret, roles: try reader.roles(roles, "\(label).roles"),
+                                  maximumCalls: try entry["max_calls"].map { try reader.int($0, "\(label).max_calls", 1...100_000) })
+                }
+                let names = keys.map(\.name)
+                if let duplicate = names.first(where: { name in names.count { $0 == name } > 1 }) {
+                    throw reader.error(value, "auth.keys: the name '\(duplicate)' is used twice")
+                }
+            }
+        }
+        if let section = root["bot"] {
+            let map = try reader.mapping(section, "bot")
+            try reader.checkKeys(map, allowed: ["flow", "caller_memory", "voice", "no_input_timeout"], in: "bot")
+            if let value = map["flow"] { flow = try reader.string(value, "bot.flow") }
+            if let value = map["caller_memory"] { callerMemory = try reader.string(value, "bot.caller_memory") }
+            if let value = map["voice"] { voice = try reader.string(value, "bot.voice") }
+            if let value = map["no_input_timeout"] { noInputTimeout = try reader.double(value, "bot.no_input_timeout", 1...300) }
+        }
+        if let section = root["calls"] {
+            let map = try reader.mapping(section, "calls")
+            try reader.checkKeys(map, allowed: ["recognizers", "shutdown_grace", "retained_outcomes"], in: "calls")
+            if let value = map["recognizers"] { recognizers = try reader.int(value, "calls.recognizers", 1...256) }
+            if let value = map["shutdown_grace"] { shutdownGrace = try reader.double(value, "calls.shutdown_grace", 0...3_600) }
+            if let value = map["retained_outcomes"] { retainedOutcomes = try reader.int(value, "calls.retained_outcomes", 1...10_000_000) }
+        }
+        if let section = root["transcription"] {
+            let map = try reader.mapping(section, "transcription")
+            try reader.checkKeys(map, allowed: ["max_upload_bytes", "synchronous_seconds"], in: "transcription")
+            if let value = map["max_upload_bytes"] { maxUploadBytes = try reader.int(value, "transcription.max_upload_bytes", 1_024...(4 << 30)) }
+            if let value = map["synchronous_seconds"] { synchronousTranscriptionSeconds = try reader.double(value, "transcription.synchronous_seconds", 0...3_600) }
+        }
+        if let section = root["log"] {
+            let map = try reader.mapping(section, "log")
+            try reader.checkKeys(map, allowed: ["level"], in: "log")
+            if let value = map["level"] { logLevel = try reader.string(value, "log.level") }
+        }
+        try validate(file: file)
+    }
+
+    /// Environment variables override the file: `HOTLINE_HTTP_HOST`, `HOTLINE_HTTP_PORT`, `HOTLINE_AUDIOSOCKET_HOST`,
+    /// `HOTLINE_AUDIOSOCKET_PORT`, `HOTLINE_FLOW`, `HOTLINE_RECOGNIZERS`, `HOTLINE_LOG_LEVEL`, and `HOTLINE_API_KEY` (one more
+    /// key, named "env", with the admin role).
+    mutating func apply(environment: [String: String]) throws {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func number(_ name: String) throws -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text) else { throw ConfigurationError(description: "\(name)=\(text) is not a whole number") }
+            return number
+        }
+        if let host = value("HOTLINE_HTTP_HOST") { httpHost = host }
+        if let port = try number("HOTLINE_HTTP_PORT") { httpPort = port }
+        if let host = value("HOTLINE_AUDIOSOCKET_HOST") { audioSocketHost = host }
+        if let port = try number("HOTLINE_AUDIOSOCKET_PORT") { audioSocketPort = port }
+        if let flow = value("HOTLINE_FLOW") { self.flow = flow }
+        if let count = try number("HOTLINE_RECOGNIZERS") { recognizers = count }
+        if let level = value("HOTLINE_LOG_LEVEL") { logLevel = level }
+        if let key = value("HOTLINE_API_KEY") {
+            guard key.count >= 16 else { throw ConfigurationError(description: "HOTLINE_API_KEY must be at least 16 characters") }
+            keys.append(APIKey(name: "env", secret: key, roles: [.admin]))
+        }
+        try validate(file: "environment")
+    }
+
+    func validate(file: String) throws {
+        for (name, port) in [("http port", httpPort), ("audiosocket port", audioSocketPort)] where !(0...65_535).contains(port) {
+            throw ConfigurationError(description: "\(file): \(name) \(port) is not a TCP port")
+        }
+        guard recognizers >= 1 else { throw ConfigurationError(description: "\(file): recognizers must be at least 1") }
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw ConfigurationError(description: "\(file): log level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+}
+
+// MARK: - YAML node reading with positions
+
+private struct NodeReader {
+    let file: String
+
+    func error(_ node: Node, _ message: String) -> ConfigurationError {
+        ConfigurationError(description: "\(file):\(node.mark.map { "\($0.line):\($0.column)" } ?? "?"): \(message)")
+    }
+
+    func mapping(_ node: Node, _ what: String) throws -> [String: Node] {
+        guard case .mapping(let mapping) = node else { throw error(node, "\(what) must be a mapping of keys to values") }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else { throw error(key, "keys in \(what) must be text") }
+            result[name] = value
+        }
+        return result
+    }
+
+    func checkKeys(_ map: [String: Node], allowed: Set<String>, in what: String) throws {
+        for (key, value) in map where !allowed.contains(key) {
+            throw error(value, "unknown key '\(key)' in \(what) (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ node: Node, _ what: String) throws -> String {
+        guard case .scalar(let scalar) = node else { throw error(node, "\(what) must be a single value") }
+        return scalar.string
+    }
+
+    func strings(_ node: Node, _ what: String) throws -> [String] {
+        if case .scalar = node { return [try string(node, what)] }
+        guard case .sequence(let items) = node else { throw error(node, "\(what) must be a list") }
+        return try items.map { try string($0, what) }
+    }
+
+    func int(_ node: Node, _ what: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard let value = Int(try string(node, what)), range.contains(value) else {
+            throw error(node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func port(_ node: Node, _ what: String) throws -> Int { try int(node, what, 0...65_535) }
+
+    func double(_ node: Node, _ what: String, _ range: ClosedRange<Double>) throws -> Double {
+        guard let value = Double(try string(node, what)), range.contains(value) else {
+            throw error(node, "\(what) must be a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func bool(_ node: Node, _ what: String) throws -> Bool {
+        switch try string(node, what).lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(node, "\(what) must be true or false")
+        }
+    }
+
+    func roles(_ node: Node, _ what: String) throws -> Set<Role> {
+        Set(try strings(node, what).map { name in
+            guard let role = Role(rawValue: name) else {
+                throw error(node, "\(what): unknown role '\(name)' (roles: gateway, qa, admin)")
+            }
+            return role
+        })
+    }
+}
