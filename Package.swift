@@ -97,8 +97,11 @@ let package = Package(
         .testTarget(
             name: "HotlineServerTests",
             dependencies: [
-                "HotlineServer", "HotlineCore",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "HotlineServer", "HotlineCore", "HotlineEngines",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],

@@ -80,7 +80,7 @@ public struct HotlineServer: Sendable {
     {
         let app = Application(
             router: makeRouter(),
-            server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter(), configuration: .init(maxFrameSize: 1 << 20)),
+            server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter(), configuration: .init(ws: .init(maxFrameSize: 1 << 20))),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "hotline"),
             onServerRunning: { channel in onHTTPBound(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -192,21 +192,25 @@ public struct HotlineServer: Sendable {
         return router
     }
 
+    func gauge(_ name: String, _ help: String) -> Prometheus.Gauge {
+        metrics.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+    }
+
     func updatePoolGauges() {
         let statistics = host.pool.statistics
-        metrics.makeGauge(name: "hotline_recognizers", help: "Recognizers in the pool").set(Double(statistics.size))
-        metrics.makeGauge(name: "hotline_recognizers_busy", help: "Recognizers lent to calls now").set(Double(statistics.busy))
-        metrics.makeGauge(name: "hotline_recognizer_waiters", help: "Utterances waiting for a recognizer now").set(Double(statistics.waiting))
-        metrics.makeGauge(name: "hotline_recognizer_loans", help: "Recognizer loans since start").set(Double(statistics.loans))
-        metrics.makeGauge(name: "hotline_recognizer_waits", help: "Loans that had to wait since start").set(Double(statistics.waits))
-        metrics.makeGauge(name: "hotline_live_calls", help: "Calls connected now").set(Double(host.registry.liveCalls.count))
+        gauge("hotline_recognizers", "Recognizers in the pool").set(Double(statistics.size))
+        gauge("hotline_recognizers_busy", "Recognizers lent to calls now").set(Double(statistics.busy))
+        gauge("hotline_recognizer_waiters", "Utterances waiting for a recognizer now").set(Double(statistics.waiting))
+        gauge("hotline_recognizer_loans", "Recognizer loans since start").set(Double(statistics.loans))
+        gauge("hotline_recognizer_waits", "Loans that had to wait since start").set(Double(statistics.waits))
+        gauge("hotline_live_calls", "Calls connected now").set(Double(host.registry.liveCalls.count))
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         let audio = host.audioSecondsProcessed
-        metrics.makeGauge(name: "hotline_real_time_factor", help: "Process CPU seconds per second of call audio, over finished calls")
+        gauge("hotline_real_time_factor", "Process CPU seconds per second of call audio, over finished calls")
             .set(audio > 0 ? cpu / audio : 0)
-        metrics.makeGauge(name: "hotline_resident_memory_bytes", help: "Peak resident memory").set(Double(usage.ru_maxrss) * 1024)
+        gauge("hotline_resident_memory_bytes", "Peak resident memory").set(Double(usage.ru_maxrss) * 1024)
     }
 
     // MARK: - Transcription

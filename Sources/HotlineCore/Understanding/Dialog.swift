@@ -146,6 +146,15 @@ public struct Handoff: Sendable, Equatable, Codable {
     public var slots: [String: String]
     /// The conversation so far, "caller: …" and "bot: …" lines (sensitive digits masked).
     public var transcript: [String]
+
+    /// Makes a handoff.
+    public init(queue: String, reason: String, intent: String? = nil, slots: [String: String] = [:], transcript: [String] = []) {
+        self.queue = queue
+        self.reason = reason
+        self.intent = intent
+        self.slots = slots
+        self.transcript = transcript
+    }
 }
 
 /// What the bot does after a caller turn.
