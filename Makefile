@@ -1,5 +1,5 @@
 # Convenience targets; each calls the scripts the README names.
-.PHONY: build demo test bench bench-transcribe bench-calls audio
+.PHONY: build demo test bench bench-transcribe bench-calls bench-serve audio
 
 build:
 	swift build -c release
@@ -18,6 +18,9 @@ bench-transcribe: build
 
 bench-calls: build
 	.build/release/hotline bench calls
+
+bench-serve: build
+	.build/release/hotline bench serve
 
 audio: build
 	scripts/make-audio.sh

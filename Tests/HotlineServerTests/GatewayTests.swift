@@ -342,6 +342,47 @@ struct Received: Sendable {
         }
     }
 
+    /// jambonz listen, stereo: the caller's left channel is heard; prompts come back as binary L16; the socket is
+    /// closed after the handoff.
+    @Test func jambonzStereoCall() async throws {
+        try await TestServer.run { server in
+            let binaryBytes = Collected()
+            var configuration = WebSocketClientConfiguration()
+            configuration.additionalHeaders[.authorization] = "Bearer \(Keys.gateway)"
+            configuration.additionalHeaders[.secWebSocketProtocol] = "audio.jambonz.org"
+            let id = UUID().uuidString.lowercased()
+            try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.http)/v1/gateways/jambonz", configuration: configuration,
+                                              logger: Logger(label: "jambonz")) { inbound, outbound, _ in
+                try await outbound.write(.text(#"{"callSid":"\#(id)","from":"+15550002222","sampleRate":8000,"mixType":"stereo"}"#))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: 4 << 20) {
+                            if case .binary(let buffer) = message { binaryBytes.append("\(buffer.readableBytes)") }
+                        }
+                    }
+                    // Caller on the left, loud noise on the right: only the left may be heard.
+                    let noise = (0..<Recording.goForward.count).map { _ in Float.random(in: -0.3...0.3) }
+                    var stereo = [Float](repeating: 0, count: Recording.goForward.count * 2)
+                    for (index, sample) in Recording.goForward.enumerated() {
+                        stereo[2 * index] = sample
+                        stereo[2 * index + 1] = noise[index]
+                    }
+                    let bytes = CallAudioFormat.linear8k.encode(stereo)
+                    for offset in stride(from: 0, to: bytes.count, by: 640) {
+                        let frame = Array(bytes[offset..<min(offset + 640, bytes.count)])
+                        guard (try? await outbound.write(.binary(ByteBuffer(bytes: frame)))) != nil else { break }
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            #expect(binaryBytes.all.compactMap { Int($0) }.reduce(0, +) > 8_000, "prompt audio came back as binary frames")
+            let outcome = try await server.outcome(id)
+            #expect(outcome.status == .handedOff)
+            #expect(outcome.transcript.contains { $0.speaker == "caller" && $0.text.contains("forward") }, "\(outcome.transcript)")
+        }
+    }
+
     /// Bad input closes that one call with a clear error while another call goes on; wrong credentials are refused.
     @Test func malformedInputClosesOnlyThatCall() async throws {
         try await TestServer.run { server in
