@@ -220,14 +220,12 @@ public final class CallRegistry: Sendable {
         }
         guard count > 0 else { return }
         logger.info("shutting down: waiting for live calls to finish", metadata: ["calls": "\(count)", "grace": "\(grace)"])
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.waitUntilIdle(); return true }
-            group.addTask { try? await Task.sleep(for: grace); return false }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
+        // Polled: a waiter for "idle" cannot be cancelled, so it must not race a timer in a task group.
+        let deadline = ContinuousClock.now + grace
+        while !state.withLock({ $0.live.isEmpty }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
         }
-        if !finished {
+        if !state.withLock({ $0.live.isEmpty }) {
             let hangUps = state.withLock { Array($0.hangUps.values) }
             logger.warning("shutting down: hanging up calls still live after the grace period", metadata: ["calls": "\(hangUps.count)"])
             hangUps.forEach { $0("server shutting down") }

@@ -95,7 +95,9 @@ public struct HotlineServer: Sendable {
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
     public func run() async throws {
-        let group = ServiceGroup(configuration: .init(services: services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var settings = ServiceGroupConfiguration(services: services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        settings.maximumGracefulShutdownDuration = .seconds(configuration.shutdownGrace + 10)
+        let group = ServiceGroup(configuration: settings)
         try await group.run()
     }
 
@@ -405,6 +407,7 @@ struct CallDrainer: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await registry.drain(grace: grace, logger: logger)
+        logger.notice("shutting down: no live calls")
     }
 }
 

@@ -46,6 +46,9 @@ struct ServeBench: AsyncParsableCommand {
     @Option(help: "Recognizers in the server's pool (default: one per call).")
     var recognizers: Int?
 
+    @Option(help: "Seconds over which the callers' first calls start (callers follow the same script, so a short spread makes them all speak at once: a burst).")
+    var stagger: Double = 10
+
     func run() async throws {
         let data = "/usr/share/pocketsphinx/test/data/librivox"
         guard FileManager.default.fileExists(atPath: data) else { throw ValidationError("\(data): apt-get install pocketsphinx-testdata") }
@@ -54,8 +57,8 @@ struct ServeBench: AsyncParsableCommand {
         let sentences = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasSuffix(".wav") }.sorted().map { data + "/" + $0 }
         let scripts = try CallerScript.make(from: sentences, count: 6)
         let hangover = VoiceActivityDetector.Configuration().endDuration
-        print(String(format: "%d cores; bank flow; callers speak LibriVox sentences at 8 kHz in 20 ms frames; hangover %.0f ms excluded; %.0f s rounds",
-                     ProcessInfo.processInfo.activeProcessorCount, hangover * 1000, seconds))
+        print(String(format: "%d cores; bank flow; callers speak LibriVox sentences at 8 kHz in 20 ms frames; hangover %.0f ms excluded; %.0f s rounds; starts spread over %.0f s",
+                     ProcessInfo.processInfo.activeProcessorCount, hangover * 1000, seconds, stagger))
         let protocols: [BenchProtocol] = gateway == .both ? [.audiosocket, .twilio] : [gateway]
         for proto in protocols {
             print("")
@@ -84,7 +87,17 @@ struct ServeBench: AsyncParsableCommand {
     private func runRound(_ proto: BenchProtocol, calls count: Int, scripts: [CallerScript]) async throws -> Round {
         let key = "bench-" + UUID().uuidString.lowercased()
         let server = try BenchServer.start(key: key, recognizers: recognizers ?? count)
-        defer { server.stop() }
+        do {
+            let round = try await measure(proto, calls: count, scripts: scripts, server: server, key: key)
+            await server.stop()
+            return round
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    private func measure(_ proto: BenchProtocol, calls count: Int, scripts: [CallerScript], server: BenchServer, key: String) async throws -> Round {
         try await Task.sleep(for: .seconds(1))
         var round = Round()
         round.idleRSS = server.rssMB
@@ -94,7 +107,7 @@ struct ServeBench: AsyncParsableCommand {
         let results = try await withThrowingTaskGroup(of: [CallResult].self) { group in
             for index in 0..<count {
                 group.addTask {
-                    try await Task.sleep(for: .milliseconds(2_000 * index / count))
+                    try await Task.sleep(for: .milliseconds(Int(stagger * 1000) * index / count))
                     var results: [CallResult] = []
                     var attempt = 0
                     while ContinuousClock.now < deadline - .seconds(3) {
@@ -244,6 +257,13 @@ enum BenchCaller {
                         try await outbound.write(.audio(ByteBuffer(bytes: frame), sampleRate: 8_000))
                     }
                     if !timeline.ended { try? await outbound.write(.hangup) }
+                    // The server closes once the last prompt has played; don't wait forever.
+                    let closer = channel.channel
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(15))
+                        closer.close(promise: nil)
+                    }
+                    _ = try await group.next()
                     group.cancelAll()
                 }
             }
@@ -318,7 +338,12 @@ enum BenchCaller {
             if clock.now - due > .milliseconds(200) { late = true }
             try await clock.sleep(until: due)
             if timeline.ended || clock.now > deadline { break }
-            do { try await send(frame) } catch { if timeline.ended { break } else { throw error } }
+            do { try await send(frame) } catch {
+                // The server may close right after its hangup: give the reader a moment to see it.
+                try? await Task.sleep(for: .milliseconds(300))
+                if timeline.ended { break }
+                throw error
+            }
             if script.endpoints.contains(index) { timeline.endpoint() }
         }
         return late
@@ -343,7 +368,7 @@ final class BenchServer: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["HOTLINE_API_KEY"] = key
         environment["HOTLINE_RECOGNIZERS"] = "\(recognizers)"
-        environment["HOTLINE_LOG_LEVEL"] = "warning"
+        environment["HOTLINE_LOG_LEVEL"] = "notice"
         process.environment = environment
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         _ = FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
@@ -368,9 +393,14 @@ final class BenchServer: Sendable {
         self.audioSocketPort = audioSocketPort
     }
 
-    func stop() {
+    /// SIGTERM (graceful shutdown), then SIGKILL after 40 s.
+    func stop() async {
         process.terminate()
-        process.waitUntilExit()
+        for _ in 0..<400 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if process.isRunning {
+            print("    server did not exit after SIGTERM within 40 s; killed")
+            kill(process.processIdentifier, SIGKILL)
+        }
     }
 
     /// CPU seconds the server has used.

@@ -82,7 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
         let server = HotlineServer(configuration: settings, host: host, speech: speech, metrics: registry, logger: logger)
         let ports = PortsFile(path: portsFile, expectAudioSocket: settings.audioSocketEnabled)
         let services = server.services(onHTTPBound: { ports.set(http: $0) }, onAudioSocketBound: { ports.set(audioSocket: $0) })
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Live calls get the grace period; whatever still holds on after that (an idle connection) is cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(settings.shutdownGrace + 10)
+        let group = ServiceGroup(configuration: groupConfiguration)
         logger.info("hotline serve starting", metadata: [
             "http": "\(settings.httpHost):\(settings.httpPort)",
             "audiosocket": "\(settings.audioSocketEnabled ? "\(settings.audioSocketHost):\(settings.audioSocketPort)" : "off")",

@@ -5,6 +5,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 // MARK: - Asterisk AudioSocket listener
 
@@ -35,13 +36,22 @@ struct AudioSocketServer: Service {
         let port = server.channel.localAddress?.port ?? configuration.audioSocketPort
         logger.info("AudioSocket listening", metadata: ["address": "\(configuration.audioSocketHost):\(port)"])
         onBound(port)
-        // Stop accepting on shutdown; connections already accepted run to their end (the drainer bounds them).
+        // On shutdown (after the drainer has let live calls finish): stop accepting and close what is still open
+        // (connections that never started a call).
+        let open = OpenChannels()
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 do {
                     try await server.executeThenClose { connections in
                         for try await connection in connections {
-                            group.addTask { await serve(connection) }
+                            guard open.insert(connection.channel) else {
+                                connection.channel.close(promise: nil)
+                                continue
+                            }
+                            group.addTask {
+                                await serve(connection)
+                                open.remove(connection.channel)
+                            }
                         }
                     }
                 } catch {
@@ -49,8 +59,10 @@ struct AudioSocketServer: Service {
                 }
             } onGracefulShutdown: {
                 server.channel.close(promise: nil)
+                open.closeAll()
             }
         }
+        logger.notice("AudioSocket listener stopped")
     }
 
     /// Whether a peer may connect (the protocol carries no credentials, so the network is the credential).
@@ -115,6 +127,8 @@ struct AudioSocketServer: Service {
         // The call starts with its first audio, whose type gives the rate; DTMF before it is kept.
         var early: [Character] = []
         var firstAudio: (ByteBuffer, Int)?
+        let audioTimer = channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.close(promise: nil) }
+        defer { audioTimer.cancel() }
         waiting: while true {
             let message: AudioSocketMessage?
             do { message = try await messages.next() } catch {
@@ -218,5 +232,29 @@ extension AudioSocketMessage {
 extension HotlineServer {
     static func protocolErrors(gateway: Gateway) -> Metrics.Counter {
         Metrics.Counter(label: "hotline_errors_total", dimensions: [("kind", "protocol"), ("gateway", gateway.rawValue)])
+    }
+}
+
+/// Accepted connections still open, so shutdown can close them.
+final class OpenChannels: Sendable {
+    private let state = Mutex<(channels: [ObjectIdentifier: any Channel], closed: Bool)>(([:], false))
+
+    /// Adds a channel; false once shutting down.
+    func insert(_ channel: any Channel) -> Bool {
+        state.withLock { state in
+            guard !state.closed else { return false }
+            state.channels[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func remove(_ channel: any Channel) { _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) } }
+
+    func closeAll() {
+        let channels = state.withLock { state in
+            state.closed = true
+            return Array(state.channels.values)
+        }
+        for channel in channels { channel.close(promise: nil) }
     }
 }

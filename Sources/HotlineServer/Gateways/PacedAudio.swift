@@ -9,7 +9,6 @@ final class PacedAudio: Sendable {
     private struct State {
         var queue: [UInt8] = []
         var wake: CheckedContinuation<Void, Never>?
-        var drainWaiters: [CheckedContinuation<Void, Never>] = []
         var stopped = false
         var sentBytes = 0
     }
@@ -39,14 +38,10 @@ final class PacedAudio: Sendable {
     /// Drops queued audio (the caller barged in); returns the bytes dropped.
     @discardableResult
     func clear() -> Int {
-        let (dropped, waiters) = state.withLock { state -> (Int, [CheckedContinuation<Void, Never>]) in
-            let dropped = state.queue.count
-            state.queue.removeAll()
-            defer { state.drainWaiters.removeAll() }
-            return (dropped, state.drainWaiters)
+        state.withLock { state in
+            defer { state.queue.removeAll() }
+            return state.queue.count
         }
-        waiters.forEach { $0.resume() }
-        return dropped
     }
 
     /// Bytes waiting.
@@ -57,33 +52,27 @@ final class PacedAudio: Sendable {
 
     /// Ends ``run(_:)`` (queued audio is dropped).
     func stop() {
-        let (wake, waiters) = state.withLock { state -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.stopped = true
             state.queue.removeAll()
-            defer {
-                state.wake = nil
-                state.drainWaiters.removeAll()
-            }
-            return (state.wake, state.drainWaiters)
+            defer { state.wake = nil }
+            return state.wake
         }
         wake?.resume()
-        waiters.forEach { $0.resume() }
     }
 
-    /// Returns once everything queued has been sent (or cleared, or the pacer stopped).
+    /// Returns once everything queued has been sent (or cleared, or the pacer stopped), or the task is cancelled.
+    /// Polled, so a caller racing it against a timeout is never left waiting for it.
     func drained() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Bool in
-                if state.queue.isEmpty || state.stopped { return true }
-                state.drainWaiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
+        while !Task.isCancelled, state.withLock({ !$0.queue.isEmpty && !$0.stopped }) {
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
     /// Sends frames until stopped or cancelled; `write` errors end it.
     func run(_ write: @Sendable ([UInt8]) async throws -> Void) async throws {
+        // However it ends (stopped, cancelled, a failed write), nothing more will be sent.
+        defer { stop() }
         try await withTaskCancellationHandler { try await loop(write) } onCancel: { stop() }
     }
 
@@ -91,16 +80,14 @@ final class PacedAudio: Sendable {
         let clock = ContinuousClock()
         var next = clock.now
         while !Task.isCancelled {
-            let (frame, stopped, waiters) = state.withLock { state -> ([UInt8]?, Bool, [CheckedContinuation<Void, Never>]) in
-                if state.stopped { return (nil, true, []) }
-                guard !state.queue.isEmpty else { return (nil, false, []) }
+            let (frame, stopped) = state.withLock { state -> ([UInt8]?, Bool) in
+                if state.stopped { return (nil, true) }
+                guard !state.queue.isEmpty else { return (nil, false) }
                 let count = min(frameBytes, state.queue.count)
                 let frame = Array(state.queue.prefix(count))
                 state.queue.removeFirst(count)
                 state.sentBytes += count
-                var waiters: [CheckedContinuation<Void, Never>] = []
-                if state.queue.isEmpty { swap(&waiters, &state.drainWaiters) }
-                return (frame, false, waiters)
+                return (frame, false)
             }
             if stopped { return }
             guard let frame else {
@@ -117,14 +104,14 @@ final class PacedAudio: Sendable {
                 continue
             }
             try await write(frame)
-            waiters.forEach { $0.resume() }
             next = next.advanced(by: frameDuration)
             try await clock.sleep(until: next)
         }
     }
 }
 
-/// Runs `operation`, giving up after `timeout` (returns `nil` then).
+/// Runs `operation`, giving up after `timeout` (returns `nil` then). The operation must end when cancelled: the
+/// group waits for it.
 func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T? {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await operation() }

@@ -210,45 +210,22 @@ struct TwilioGateway {
 
 /// Marks sent after prompts and their echoes: the prompt has played when its mark comes back.
 final class MarkTracker: Sendable {
-    private struct State {
-        var pending: [String: Double] = [:]
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
+    private let pending = Mutex<[String: Double]>([:])
 
-    private let state = Mutex(State())
+    func sent(_ name: String, duration: Double) { pending.withLock { $0[name] = duration } }
 
-    func sent(_ name: String, duration: Double) { state.withLock { $0.pending[name] = duration } }
-
-    func echoed(_ name: String) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.pending[name] = nil
-            guard state.pending.isEmpty else { return [] }
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        waiters.forEach { $0.resume() }
-    }
+    func echoed(_ name: String) { _ = pending.withLock { $0.removeValue(forKey: name) } }
 
     /// Audio seconds not yet confirmed played.
-    var pendingSeconds: Double { state.withLock { $0.pending.values.reduce(0, +) } }
+    var pendingSeconds: Double { pending.withLock { $0.values.reduce(0, +) } }
 
-    func cancel() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.pending.removeAll()
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        waiters.forEach { $0.resume() }
-    }
+    /// Forgets every mark (the stream is over).
+    func cancel() { pending.withLock { $0.removeAll() } }
 
+    /// Returns once every mark has come back (or the task is cancelled); polled, so it can race a timeout.
     func allEchoed() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Bool in
-                if state.pending.isEmpty { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
+        while !Task.isCancelled, pending.withLock({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 }
