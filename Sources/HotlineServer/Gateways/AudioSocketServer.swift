@@ -127,8 +127,9 @@ struct AudioSocketServer: Service {
         // The call starts with its first audio, whose type gives the rate; DTMF before it is kept.
         var early: [Character] = []
         var firstAudio: (ByteBuffer, Int)?
+        // A call must start (first audio) within 30 s of its UUID.
         let audioTimer = channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.close(promise: nil) }
-        defer { audioTimer.cancel() }
+        defer { audioTimer.cancel() }  // early returns
         waiting: while true {
             let message: AudioSocketMessage?
             do { message = try await messages.next() } catch {
@@ -155,6 +156,7 @@ struct AudioSocketServer: Service {
                 return
             }
         }
+        audioTimer.cancel()
         guard let (buffer, rate) = firstAudio else { return }
         let start = CallStart(id: id, gateway: .audioSocket)
         let format = CallAudioFormat(encoding: .linear16, sampleRate: rate)
