@@ -227,15 +227,15 @@ struct Received: Sendable {
         try await TestServer.run { server in
             let callSid = "CA" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             let events = Collected()
-            var configuration = WebSocketClientConfiguration()
-            configuration.additionalHeaders[.authorization] = "Bearer \(Keys.gateway)"
+            // Twilio cannot send headers: the key comes as the custom parameter "token".
+            let configuration = WebSocketClientConfiguration()
             try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.http)/v1/gateways/twilio", configuration: configuration,
                                               logger: Logger(label: "twilio")) { inbound, outbound, _ in
                 func send(_ json: String) async throws { try await outbound.write(.text(json)) }
                 try await send(#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#)
                 try await send("""
                     {"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"\(callSid)",\
-                    "tracks":["inbound"],"customParameters":{"caller":"+15551234567"},\
+                    "tracks":["inbound"],"customParameters":{"caller":"+15551234567","token":"\(Keys.gateway)"},\
                     "mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZ1"}
                     """)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -436,6 +436,16 @@ struct Received: Sendable {
                     for try await _ in inbound {}
                 }
                 #expect(json?.reason?.contains("bad JSON") == true)
+                // A wrong Twilio token parameter: closed at start, before any audio is used.
+                let refused = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.http)/v1/gateways/twilio",
+                                                                logger: Logger(label: "twilio")) { inbound, outbound, _ in
+                    try await outbound.write(.text("""
+                        {"event":"start","sequenceNumber":"1","start":{"callSid":"CAtoken","streamSid":"MZ4","customParameters":{"token":"nope-0123456789abcdef"}},"streamSid":"MZ4"}
+                        """))
+                    for try await _ in inbound {}
+                }
+                #expect(refused?.reason?.contains("credentials are not valid") == true, "\(String(describing: refused))")
+                #expect(try await server.get("/v1/calls/CAtoken", key: Keys.qa).0 == 404, "a refused call leaves no record")
                 // Wrong credentials: the upgrade is refused.
                 var wrong = WebSocketClientConfiguration()
                 wrong.additionalHeaders[.authorization] = "Bearer not-the-key-0123456789"
