@@ -322,7 +322,7 @@ public final class CallHost: Sendable {
             throw error
         }
         logger.info("call started", metadata: ["format": "\(format)", "caller": "\(start.callerNumber.map(Self.maskNumber) ?? "unknown")"])
-        Gauge(label: "hotline_active_calls", dimensions: [("gateway", start.gateway.rawValue)]).record(registry.liveCalls.count { $0.gateway == start.gateway })
+        recordActiveCalls(start.gateway)
         for observer in observers { await observer.callStarted(start) }
         let (forward, sink) = AsyncStream.makeStream(of: CallEvent.self)
         let call = ActiveCall(session: session, events: forward, logger: logger, start: start, host: self)
@@ -351,7 +351,7 @@ public final class CallHost: Sendable {
             if outcome.status == .live { outcome.status = outcome.handoff == nil ? .completed : .handedOff }
         }
         guard let outcome else { return }
-        Gauge(label: "hotline_active_calls", dimensions: [("gateway", start.gateway.rawValue)]).record(registry.liveCalls.count { $0.gateway == start.gateway })
+        recordActiveCalls(start.gateway)
         Counter(label: "hotline_calls_total", dimensions: [("gateway", start.gateway.rawValue), ("outcome", outcome.status.rawValue)]).increment()
         logger.info("call ended", metadata: [
             "outcome": "\(outcome.status.rawValue)", "reason": "\(outcome.endReason ?? "")", "seconds": "\(String(format: "%.1f", outcome.duration))",
@@ -359,6 +359,10 @@ public final class CallHost: Sendable {
         ])
         for observer in observers { await observer.callEnded(start, outcome: outcome) }
         if !transcriptionOnly { await bot.callEnded(start, outcome: outcome, responder: responder) }
+    }
+
+    private func recordActiveCalls(_ gateway: Gateway) {
+        Gauge(label: "hotline_active_calls", dimensions: [("gateway", gateway.rawValue)]).record(registry.liveCalls.count { $0.gateway == gateway })
     }
 
     private func observe(_ event: CallEvent, call: CallStart, logger: Logger) async {

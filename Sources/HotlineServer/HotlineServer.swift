@@ -105,9 +105,7 @@ public struct HotlineServer: Sendable {
 
     /// The identity behind a request, or an error: 401 without valid credentials, 403 without the role.
     func authorize(_ request: Request, _ roles: Set<Role>) throws -> Identity {
-        let secret = AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField],
-                                          query: request.uri.query)
-        guard let identity = access.identify(secret: secret) else {
+        guard let identity = access.identify(secret: presentedSecret(request)) else {
             Self.authFailures.increment()
             logger.warning("refused: wrong credentials", metadata: ["path": "\(request.uri.path)"])
             throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"hotline\""], message: "the credentials are not valid")
@@ -121,6 +119,11 @@ public struct HotlineServer: Sendable {
             throw HTTPError(.forbidden, message: "key '\(identity.name)' lacks the role for this endpoint (needs \(roles.map(\.rawValue).sorted().joined(separator: " or ")))")
         }
         return identity
+    }
+
+    /// The credential a request carries (header or `token` query parameter), if any.
+    func presentedSecret(_ request: Request) -> String? {
+        AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField], query: request.uri.query)
     }
 
     static let apiKeyField = HTTPField.Name("X-API-Key")!

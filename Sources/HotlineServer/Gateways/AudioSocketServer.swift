@@ -177,9 +177,7 @@ struct AudioSocketServer: Service {
                             }
                         }
                         // The call is over: let the last prompt play out (bounded), then hang up and close.
-                        let seconds = Double(pacer.queuedBytes) / Double(format.bytes(forSeconds: 1)) + 2
-                        _ = try? await withTimeout(.milliseconds(Int(seconds * 1000))) { await pacer.drained() }
-                        pacer.stop()
+                        await pacer.playOut(bytesPerSecond: format.bytes(forSeconds: 1))
                         try? await outbound.write(.hangup)
                         channel.close(promise: nil)
                     }

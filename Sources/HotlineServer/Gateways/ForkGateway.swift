@@ -28,9 +28,7 @@ struct ForkGateway {
     func register(on router: Router<HotlineRequestContext>) {
         for peer in [Peer.audioFork, .jambonz] {
             router.ws("v1/gateways/\(peer.gateway.rawValue)") { request, _ in
-                guard try server.gatewayCredentials(request) != nil || server.access.identify(secret: nil)?.has(.gateway) == true else {
-                    throw HTTPError(.unauthorized, message: "credentials are required")
-                }
+                try server.requireGatewayCredentials(request)
                 // Echo the subprotocol the peer asked for, as both gateways expect.
                 let asked = request.headers[.secWebSocketProtocol]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
                 return .upgrade(asked.contains(peer.subprotocol) ? [.secWebSocketProtocol: peer.subprotocol] : [:])
@@ -49,14 +47,10 @@ struct ForkGateway {
         var parameters: [String: String]
     }
 
-    struct ProtocolError: Error, CustomStringConvertible {
-        let description: String
-    }
-
     /// Reads the metadata frame: ids and rates under the names each gateway uses.
     static func metadata(_ text: String, query: [String: String]) throws -> Metadata {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw ProtocolError(description: "the first message must be a JSON object of call metadata: \(text.prefix(80))")
+            throw HotlineServer.GatewayError(description: "the first message must be a JSON object of call metadata: \(text.prefix(80))")
         }
         var parameters: [String: String] = [:]
         for (key, value) in object {
@@ -65,10 +59,10 @@ struct ForkGateway {
         let id = parameters["callSid"] ?? parameters["callId"] ?? parameters["uuid"] ?? parameters["call_id"] ?? UUID().uuidString.lowercased()
         let rateText = parameters["sampleRate"] ?? parameters["sample_rate"] ?? query["rate"] ?? "8000"
         guard let rate = Int(rateText), [8_000, 16_000].contains(rate) else {
-            throw ProtocolError(description: "sample rate \(rateText) is not 8000 or 16000")
+            throw HotlineServer.GatewayError(description: "sample rate \(rateText) is not 8000 or 16000")
         }
         let mix = parameters["mixType"] ?? parameters["mix_type"] ?? query["mix"] ?? "mono"
-        guard ["mono", "mixed", "stereo"].contains(mix) else { throw ProtocolError(description: "mix type '\(mix)' is not mono, mixed or stereo") }
+        guard ["mono", "mixed", "stereo"].contains(mix) else { throw HotlineServer.GatewayError(description: "mix type '\(mix)' is not mono, mixed or stereo") }
         return Metadata(id: id, sampleRate: rate, stereo: mix == "stereo", caller: parameters["from"] ?? parameters["caller"],
                         language: parameters["language"], parameters: parameters)
     }
@@ -86,7 +80,7 @@ struct ForkGateway {
         let metadata: Metadata
         do {
             guard let first = try await messages.next() else { return }
-            guard case .text(let text) = first else { throw ProtocolError(description: "binary audio before the metadata message") }
+            guard case .text(let text) = first else { throw HotlineServer.GatewayError(description: "binary audio before the metadata message") }
             metadata = try Self.metadata(text, query: Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { a, _ in a })
         } catch {
             await server.closeWebSocket(outbound, gateway: gateway, error: "\(error)", logger: logger)
@@ -136,9 +130,7 @@ struct ForkGateway {
                         }
                         if Task.isCancelled { return }
                         if peer == .jambonz {
-                            let seconds = Double(pacer.queuedBytes) / Double(format.bytes(forSeconds: 1)) + 2
-                            _ = try? await withTimeout(.milliseconds(Int(seconds * 1000))) { await pacer.drained() }
-                            pacer.stop()
+                            await pacer.playOut(bytesPerSecond: format.bytes(forSeconds: 1))
                         } else if server.host.registry.outcome(of: call.id)?.handoff == nil {
                             await send(["type": "disconnect"])
                         }
@@ -160,7 +152,7 @@ struct ForkGateway {
                         case .text(let text):
                             // Both gateways may send JSON events mid-call (DTMF, hangup notices).
                             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                                throw ProtocolError(description: "bad JSON message: \(text.prefix(80))")
+                                throw HotlineServer.GatewayError(description: "bad JSON message: \(text.prefix(80))")
                             }
                             if let dtmf = (object["dtmf"] as? [String: Any])?["digit"] as? String ?? object["digit"] as? String, let digit = dtmf.first {
                                 active.session.receive(dtmf: digit)
@@ -179,9 +171,7 @@ struct ForkGateway {
             await server.closeWebSocket(outbound, gateway: gateway, error: "\(error)", logger: logger, code: .policyViolation)
             return
         }
-        if let outcome = server.host.registry.outcome(of: call.id), outcome.status == .failed {
-            await server.closeWebSocket(outbound, gateway: gateway, error: outcome.endReason ?? "error", logger: nil)
-        }
+        await server.closeIfFailed(call, outbound)
     }
 
     /// The left channel of interleaved 16-bit stereo.

@@ -10,7 +10,6 @@ final class PacedAudio: Sendable {
         var queue: [UInt8] = []
         var wake: CheckedContinuation<Void, Never>?
         var stopped = false
-        var sentBytes = 0
     }
 
     private let state = Mutex(State())
@@ -35,20 +34,11 @@ final class PacedAudio: Sendable {
         wake?.resume()
     }
 
-    /// Drops queued audio (the caller barged in); returns the bytes dropped.
-    @discardableResult
-    func clear() -> Int {
-        state.withLock { state in
-            defer { state.queue.removeAll() }
-            return state.queue.count
-        }
-    }
+    /// Drops queued audio (the caller barged in).
+    func clear() { state.withLock { $0.queue.removeAll() } }
 
     /// Bytes waiting.
     var queuedBytes: Int { state.withLock { $0.queue.count } }
-
-    /// Bytes sent so far.
-    var sentBytes: Int { state.withLock { $0.sentBytes } }
 
     /// Ends ``run(_:)`` (queued audio is dropped).
     func stop() {
@@ -69,6 +59,13 @@ final class PacedAudio: Sendable {
         }
     }
 
+    /// Lets what is queued play out (at most its duration plus 2 s), then stops: the end of a call.
+    func playOut(bytesPerSecond: Int) async {
+        let seconds = Double(queuedBytes) / Double(bytesPerSecond) + 2
+        _ = try? await withTimeout(.milliseconds(Int(seconds * 1000))) { await self.drained() }
+        stop()
+    }
+
     /// Sends frames until stopped or cancelled; `write` errors end it.
     func run(_ write: @Sendable ([UInt8]) async throws -> Void) async throws {
         // However it ends (stopped, cancelled, a failed write), nothing more will be sent.
@@ -86,7 +83,6 @@ final class PacedAudio: Sendable {
                 let count = min(frameBytes, state.queue.count)
                 let frame = Array(state.queue.prefix(count))
                 state.queue.removeFirst(count)
-                state.sentBytes += count
                 return (frame, false)
             }
             if stopped { return }

@@ -77,10 +77,6 @@ struct TwilioGateway {
         struct Mark: Encodable { var name: String }
     }
 
-    struct ProtocolError: Error, CustomStringConvertible {
-        let description: String
-    }
-
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger parent: Logger) async {
         var logger = parent
         logger[metadataKey: "gateway"] = "twilio"
@@ -96,11 +92,11 @@ struct TwilioGateway {
                 switch event.event {
                 case "connected": continue
                 case "start":
-                    guard let start = event.start else { throw ProtocolError(description: "start message without its start object") }
+                    guard let start = event.start else { throw HotlineServer.GatewayError(description: "start message without its start object") }
                     started = start
                     streamSid = event.streamSid ?? start.streamSid ?? ""
                 default:
-                    throw ProtocolError(description: "'\(event.event)' message before 'start'")
+                    throw HotlineServer.GatewayError(description: "'\(event.event)' message before 'start'")
                 }
             }
         } catch {
@@ -160,15 +156,15 @@ struct TwilioGateway {
                         let event = try Self.decode(message, decoder)
                         switch event.event {
                         case "media":
-                            guard let media = event.media else { throw ProtocolError(description: "media message \(event.sequenceNumber ?? "?") without media") }
+                            guard let media = event.media else { throw HotlineServer.GatewayError(description: "media message \(event.sequenceNumber ?? "?") without media") }
                             if let track = media.track, track != "inbound" { continue }
                             guard let bytes = Data(base64Encoded: media.payload) else {
-                                throw ProtocolError(description: "media message \(event.sequenceNumber ?? "?"): payload is not valid base64")
+                                throw HotlineServer.GatewayError(description: "media message \(event.sequenceNumber ?? "?"): payload is not valid base64")
                             }
                             active.session.receive(frame: Array(bytes))
                         case "dtmf":
                             guard let digit = event.dtmf?.digit.first, event.dtmf?.digit.count == 1 else {
-                                throw ProtocolError(description: "dtmf message \(event.sequenceNumber ?? "?") without one digit")
+                                throw HotlineServer.GatewayError(description: "dtmf message \(event.sequenceNumber ?? "?") without one digit")
                             }
                             active.session.receive(dtmf: digit)
                         case "mark":
@@ -177,9 +173,9 @@ struct TwilioGateway {
                             reason = "stream stopped (caller hung up)"
                             break reading
                         case "connected", "start":
-                            throw ProtocolError(description: "a second '\(event.event)' message")
+                            throw HotlineServer.GatewayError(description: "a second '\(event.event)' message")
                         default:
-                            throw ProtocolError(description: "unknown event '\(event.event)'")
+                            throw HotlineServer.GatewayError(description: "unknown event '\(event.event)'")
                         }
                     }
                     active.session.hangUp(reason: reason)
@@ -192,18 +188,15 @@ struct TwilioGateway {
             await server.closeWebSocket(outbound, gateway: .twilio, error: "\(error)", logger: logger, code: .policyViolation)
             return
         }
-        // A protocol error inside the call was recorded by the host; tell the peer too.
-        if let outcome = server.host.registry.outcome(of: call.id), outcome.status == .failed {
-            await server.closeWebSocket(outbound, gateway: .twilio, error: outcome.endReason ?? "error", logger: nil)
-        }
+        await server.closeIfFailed(call, outbound)
     }
 
     static func decode(_ message: WebSocketMessage, _ decoder: JSONDecoder) throws -> Inbound {
-        guard case .text(let text) = message else { throw ProtocolError(description: "binary frame (Twilio sends JSON text frames)") }
+        guard case .text(let text) = message else { throw HotlineServer.GatewayError(description: "binary frame (Twilio sends JSON text frames)") }
         do {
             return try decoder.decode(Inbound.self, from: Data(text.utf8))
         } catch {
-            throw ProtocolError(description: "bad JSON message: \(HotlineServer.describe(decodingError: error)) in \(text.prefix(80))")
+            throw HotlineServer.GatewayError(description: "bad JSON message: \(HotlineServer.describe(decodingError: error)) in \(text.prefix(80))")
         }
     }
 }
@@ -236,9 +229,7 @@ extension HotlineServer {
     /// Refuses an upgrade with wrong credentials (401). Missing credentials pass here: the gateway may send a token in
     /// its first message (Twilio), checked by ``gatewayIdentity(_:token:)``.
     func gatewayCredentials(_ request: Request) throws -> Identity? {
-        let secret = AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField],
-                                          query: request.uri.query)
-        guard let secret else { return nil }
+        guard let secret = presentedSecret(request) else { return nil }
         guard let identity = access.identify(secret: secret) else {
             Self.authFailures.increment()
             logger.warning("refused: wrong credentials", metadata: ["path": "\(request.uri.path)"])
@@ -248,23 +239,35 @@ extension HotlineServer {
         return identity
     }
 
+    /// Refuses an upgrade without valid gateway credentials (unless anonymous callers have the gateway role).
+    func requireGatewayCredentials(_ request: Request) throws {
+        guard try gatewayCredentials(request) != nil || access.identify(secret: nil)?.has(.gateway) == true else {
+            throw HTTPError(.unauthorized, message: "credentials are required")
+        }
+    }
+
     /// The identity for a gateway connection: its request credentials, or a token from its first message.
     func gatewayIdentity(_ request: Request, token: String?) throws -> Identity {
-        let secret = AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField],
-                                          query: request.uri.query) ?? token
-        guard let identity = access.identify(secret: secret) else {
+        guard let identity = access.identify(secret: presentedSecret(request) ?? token) else {
             Self.authFailures.increment()
-            throw GatewayRefusal(description: "the credentials are not valid")
+            throw GatewayError(description: "the credentials are not valid")
         }
         guard identity.has(.gateway) else {
             Self.authFailures.increment()
-            throw GatewayRefusal(description: identity.authenticated ? "key '\(identity.name)' lacks the gateway role" : "credentials are required")
+            throw GatewayError(description: identity.authenticated ? "key '\(identity.name)' lacks the gateway role" : "credentials are required")
         }
         return identity
     }
 
-    struct GatewayRefusal: Error, CustomStringConvertible {
+    /// What was wrong with a gateway connection (bad message, refused credentials); the connection is closed with it.
+    struct GatewayError: Error, CustomStringConvertible {
         let description: String
+    }
+
+    /// After a call: if it failed (a protocol error the host recorded and logged), tell the peer why as it closes.
+    func closeIfFailed(_ call: CallStart, _ outbound: WebSocketOutboundWriter) async {
+        guard let outcome = host.registry.outcome(of: call.id), outcome.status == .failed else { return }
+        await closeWebSocket(outbound, gateway: call.gateway, error: outcome.endReason ?? "error", logger: nil)
     }
 
     /// Logs a gateway error and closes the WebSocket with it (close reasons are limited to 123 bytes).

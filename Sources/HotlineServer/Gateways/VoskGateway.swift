@@ -19,9 +19,7 @@ struct VoskGateway {
     func register(on router: Router<HotlineRequestContext>) {
         for path in ["/", "v1/gateways/vosk"] {
             router.ws(RouterPath(path)) { request, _ in
-                guard try server.gatewayCredentials(request) != nil || server.access.identify(secret: nil)?.has(.gateway) == true else {
-                    throw HTTPError(.unauthorized, message: "credentials are required")
-                }
+                try server.requireGatewayCredentials(request)
                 return .upgrade([:])
             } onUpgrade: { inbound, outbound, context in
                 await handle(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
@@ -33,10 +31,6 @@ struct VoskGateway {
         var sampleRate = 8_000
         var words = false
         var alternatives = 0
-    }
-
-    struct ProtocolError: Error, CustomStringConvertible {
-        let description: String
     }
 
     /// Results waiting for the next reply.
@@ -125,10 +119,10 @@ struct VoskGateway {
     }
 
     static func parseConfig(_ object: [String: Any], into configuration: inout Configuration) throws {
-        guard let config = object["config"] as? [String: Any] else { throw ProtocolError(description: "text message is neither config nor eof") }
+        guard let config = object["config"] as? [String: Any] else { throw HotlineServer.GatewayError(description: "text message is neither config nor eof") }
         if let rate = config["sample_rate"] {
             guard let number = (rate as? NSNumber)?.doubleValue, number >= 8_000, number <= 48_000 else {
-                throw ProtocolError(description: "config.sample_rate \(rate) is not 8000 to 48000")
+                throw HotlineServer.GatewayError(description: "config.sample_rate \(rate) is not 8000 to 48000")
             }
             configuration.sampleRate = Int(number)
         }
@@ -160,7 +154,7 @@ struct VoskGateway {
                     break configuring
                 case .text(let text):
                     guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                        throw ProtocolError(description: "bad JSON message: \(text.prefix(80))")
+                        throw HotlineServer.GatewayError(description: "bad JSON message: \(text.prefix(80))")
                     }
                     if object["eof"] != nil {
                         try await send(["text": ""])
@@ -206,9 +200,9 @@ struct VoskGateway {
                             try await answer(Array(buffer.readableBytesView))
                         case .text(let text):
                             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                                throw ProtocolError(description: "bad JSON message: \(text.prefix(80))")
+                                throw HotlineServer.GatewayError(description: "bad JSON message: \(text.prefix(80))")
                             }
-                            guard object["eof"] != nil else { throw ProtocolError(description: "config after audio (send it first)") }
+                            guard object["eof"] != nil else { throw HotlineServer.GatewayError(description: "config after audio (send it first)") }
                             reason = "end of stream"
                             sawEOF = true
                             break reading
@@ -227,8 +221,6 @@ struct VoskGateway {
             await server.closeWebSocket(outbound, gateway: .vosk, error: "\(error)", logger: logger, code: .policyViolation)
             return
         }
-        if let outcome = server.host.registry.outcome(of: call.id), outcome.status == .failed {
-            await server.closeWebSocket(outbound, gateway: .vosk, error: outcome.endReason ?? "error", logger: nil)
-        }
+        await server.closeIfFailed(call, outbound)
     }
 }
