@@ -134,11 +134,7 @@ struct AudioSocketClient {
 
     static func connect(port: Int) async throws -> AudioSocketClient {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AudioSocketDecoder()))
-                try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AudioSocketEncoder()))
-                return try NIOAsyncChannel<AudioSocketMessage, AudioSocketMessage>(wrappingChannelSynchronously: channel)
-            }
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<AudioSocketMessage, AudioSocketMessage>.audioSocket(wrapping: channel) }
         }
         return AudioSocketClient(channel: channel)
     }

@@ -165,3 +165,15 @@ public struct AudioSocketEncoder: MessageToByteEncoder {
         }
     }
 }
+
+// MARK: - Channel setup
+
+extension NIOAsyncChannel where Inbound == AudioSocketMessage, Outbound == AudioSocketMessage {
+    /// Frames a TCP channel as AudioSocket messages: the server's connections and its clients (tests, the load generator).
+    /// Call on the channel's event loop (in a bootstrap's channel initializer).
+    public static func audioSocket(wrapping channel: any Channel, maximumPayload: Int = 4_096, rates: AudioSocketRates = .standard) throws -> Self {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AudioSocketDecoder(maximumPayload: maximumPayload, rates: rates)))
+        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AudioSocketEncoder(rates: rates)))
+        return try Self(wrappingChannelSynchronously: channel)
+    }
+}

@@ -28,9 +28,7 @@ struct AudioSocketServer: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.audioSocketHost, port: configuration.audioSocketPort) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AudioSocketDecoder(maximumPayload: maximumPayload, rates: rates)))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AudioSocketEncoder(rates: rates)))
-                    return try NIOAsyncChannel<AudioSocketMessage, AudioSocketMessage>(wrappingChannelSynchronously: channel)
+                    try NIOAsyncChannel<AudioSocketMessage, AudioSocketMessage>.audioSocket(wrapping: channel, maximumPayload: maximumPayload, rates: rates)
                 }
             }
         let port = server.channel.localAddress?.port ?? configuration.audioSocketPort
