@@ -101,6 +101,9 @@ final class PacedAudio: Sendable {
             }
             try await write(frame)
             next = next.advanced(by: frameDuration)
+            // After a stall (a loaded machine), resume the pace from now rather than bursting the missed frames:
+            // the gateway plays frames as they arrive.
+            if next < clock.now - frameDuration * 2 { next = clock.now }
             try await clock.sleep(until: next)
         }
     }
