@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "HotlineCore", targets: ["HotlineCore"]),
         .library(name: "HotlineEngines", targets: ["HotlineEngines"]),
         .library(name: "HotlineServer", targets: ["HotlineServer"]),
+        .library(name: "HotlineStore", targets: ["HotlineStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.4.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // MARK: - Layer 0: C libraries (Debian packages, found with pkg-config)
@@ -57,6 +61,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Layer 3: transcript stores (SQLite embedded by default, PostgreSQL shared by several nodes)
+        .target(
+            name: "HotlineStore",
+            dependencies: [
+                "HotlineCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Layer 4: the server (gateway protocols, REST API, metrics); sees core protocols only
         .target(
             name: "HotlineServer",
@@ -80,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "hotline",
             dependencies: [
-                "HotlineCore", "HotlineEngines", "HotlineServer", "SndFile",
+                "HotlineCore", "HotlineEngines", "HotlineServer", "HotlineStore", "SndFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -100,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "HotlineServerTests",
             dependencies: [
-                "HotlineServer", "HotlineCore", "HotlineEngines",
+                "HotlineServer", "HotlineCore", "HotlineEngines", "HotlineStore",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -110,6 +127,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "HotlineStoreTests", dependencies: ["HotlineStore", "HotlineCore"], swiftSettings: swiftSettings),
         .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Hotline builds, runs and tests with. Idempotent; needs root (or sudo).
+# Installs the Debian packages Hotline builds and runs with; with --tests also those the tests need (PostgreSQL,
+# Chromium and its WebDriver for the QA page). Idempotent; needs root (or sudo).
 set -euo pipefail
 packages=(
   pkg-config
@@ -7,7 +8,11 @@ packages=(
   libsndfile1-dev                                            # audio files
   libespeak-ng-dev espeak-ng-data                            # speech synthesis
   pocketsphinx-testdata pocketsphinx                         # tests and benchmark: real recordings, pocketsphinx_continuous
+  libsqlite3-dev                                             # the embedded transcript store (GRDB)
 )
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(postgresql postgresql-client chromium chromium-driver fonts-dejavu-core)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

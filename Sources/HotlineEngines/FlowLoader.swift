@@ -8,86 +8,18 @@ import Yams
 public enum FlowLoader {
     /// Loads and validates a flow file.
     public static func load(path: String) throws(FlowError) -> FlowDefinition {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw FlowError(file: path, line: 0, column: 0, problem: FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
-        }
-        return try parse(text, source: path)
+        try parse(Reader.text(of: path), source: path)
     }
 
     /// Parses and validates flow YAML.
     public static func parse(_ text: String, source: String) throws(FlowError) -> FlowDefinition {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw FlowError(file: source, line: 1, column: 1, problem: "the file is empty") }
-            root = node
-        } catch let error as FlowError {
-            throw error
-        } catch let error as YamlError {
-            throw syntaxError(error, source: source)
-        } catch {
-            throw FlowError(file: source, line: 0, column: 0, problem: "not valid YAML: \(error)")
-        }
         var reader = Reader(source: source)
-        return try reader.flow(root)
-    }
-
-    private static func syntaxError(_ error: YamlError, source: String) -> FlowError {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
-            return FlowError(file: source, line: mark.line, column: mark.column, problem: "YAML syntax: \(problem)")
-        case .composer(_, let problem, let mark, _):
-            return FlowError(file: source, line: mark.line, column: mark.column, problem: "YAML: \(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            return FlowError(file: source, line: context.mark.line, column: context.mark.column, problem: "\(keys) appears twice in the same mapping")
-        default:
-            return FlowError(file: source, line: 0, column: 0, problem: "YAML: \(error)")
-        }
+        return try reader.flow(Reader.root(of: text, source: source))
     }
 
     /// Walks the node tree with positions.
-    private struct Reader {
+    private struct Reader: ModelFileReader {
         let source: String
-
-        func fail(_ node: Node?, _ problem: String) -> FlowError {
-            FlowError(file: source, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, problem: problem)
-        }
-
-        func mapping(_ node: Node, _ what: String) throws(FlowError) -> [(key: String, keyNode: Node, value: Node)] {
-            // Duplicate keys are already rejected by the YAML composer.
-            guard let mapping = node.mapping else { throw fail(node, "\(what) must be a mapping of keys to values") }
-            var result: [(key: String, keyNode: Node, value: Node)] = []
-            for (key, value) in mapping {
-                guard let name = key.string else { throw fail(key, "\(what): keys must be text") }
-                result.append((name, key, value))
-            }
-            return result
-        }
-
-        func string(_ node: Node, _ what: String) throws(FlowError) -> String {
-            guard let scalar = node.scalar else { throw fail(node, "\(what) must be text") }
-            return scalar.string
-        }
-
-        func strings(_ node: Node, _ what: String) throws(FlowError) -> [String] {
-            guard let sequence = node.sequence else { throw fail(node, "\(what) must be a list") }
-            var result: [String] = []
-            for item in sequence {
-                let value = try string(item, "each of \(what)").trimmingCharacters(in: .whitespaces)
-                guard !value.isEmpty else { throw fail(item, "\(what): empty entry") }
-                result.append(value)
-            }
-            return result
-        }
-
-        func check(_ entries: [(key: String, keyNode: Node, value: Node)], allowed: [String], in what: String) throws(FlowError) {
-            for entry in entries where !allowed.contains(entry.key) {
-                throw fail(entry.keyNode, "unknown key '\(entry.key)' in \(what) (expected one of: \(allowed.joined(separator: ", ")))")
-            }
-        }
 
         mutating func flow(_ root: Node) throws(FlowError) -> FlowDefinition {
             let top = try mapping(root, "the flow")
@@ -208,11 +140,6 @@ public enum FlowLoader {
                 call.timeout = seconds
             }
             return call
-        }
-
-        func number(_ node: Node, _ what: String) throws(FlowError) -> Int {
-            guard let value = node.int, value > 0 else { throw fail(node, "\(what) must be a positive whole number") }
-            return value
         }
 
         func search(_ node: Node) throws(FlowError) -> StateSearch {

@@ -219,6 +219,9 @@ struct SimulateCommand: AsyncParsableCommand {
         case .playbackStarted(let id, let text, let at, let latency):
             let reaction = latency.map { String(format: ", first audio %.0f ms after endpoint", $0 * 1000) } ?? ""
             return "\(stamp(at)) bot     ▶ prompt \(id): \"\(text)\"\(reaction)"
+        case .understood(let reading, let start):
+            return "\(stamp(start)) bot     understood: \(reading.intent ?? "no match") (\(String(format: "%.2f", reading.confidence)))"
+                + (reading.slots.isEmpty ? "" : ", slots " + reading.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", "))
         case .playbackAudio, .marker: return nil
         case .playbackFinished(let id, let duration): return "          bot     prompt \(id) is \(String(format: "%.2f", duration)) s long"
         case .bargeIn(let id, let at): return "\(stamp(at)) bot     ■ barge-in: prompt \(id) stopped"

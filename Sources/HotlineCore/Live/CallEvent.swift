@@ -38,6 +38,26 @@ public struct UtteranceResult: Sendable, Equatable {
     }
 }
 
+/// What the bot understood from an utterance: reported with the reply so the transcript store and QA rules see it.
+public struct Interpretation: Sendable, Equatable, Codable {
+    /// The intent, or `nil` when nothing fitted (a no-match).
+    public var intent: String?
+    /// Confidence in the intent (or in the best candidate when none fitted), 0…1.
+    public var confidence: Double
+    /// Slot values heard in the utterance (masked where sensitive).
+    public var slots: [String: String]
+    /// The dialog state the caller is in after the turn.
+    public var state: String?
+
+    /// Makes an interpretation.
+    public init(intent: String?, confidence: Double, slots: [String: String] = [:], state: String? = nil) {
+        self.intent = intent
+        self.confidence = confidence
+        self.slots = slots
+        self.state = state
+    }
+}
+
 /// What the bot should do after an utterance.
 public struct Reply: Sendable, Equatable {
     /// Text to speak (empty for none).
@@ -49,12 +69,17 @@ public struct Reply: Sendable, Equatable {
     /// Hand the caller to a person: the gateway transfers the call to this queue once the reply has played.
     public var handoff: Handoff?
 
+    /// What the bot understood from the utterance it answers, when it interprets utterances.
+    public var interpretation: Interpretation?
+
     /// Makes a reply.
-    public init(text: String, nextSearch: RecognitionSearch? = nil, hangUp: Bool = false, handoff: Handoff? = nil) {
+    public init(text: String, nextSearch: RecognitionSearch? = nil, hangUp: Bool = false, handoff: Handoff? = nil,
+                interpretation: Interpretation? = nil) {
         self.text = text
         self.nextSearch = nextSearch
         self.hangUp = hangUp
         self.handoff = handoff
+        self.interpretation = interpretation
     }
 }
 
@@ -101,6 +126,8 @@ public enum CallEvent: Sendable, Equatable {
     case partial(text: String, at: Double)
     /// An utterance is recognised.
     case final(UtteranceResult)
+    /// The bot's reading of the utterance that started at `utteranceStart` (reported before its reply plays).
+    case understood(Interpretation, utteranceStart: Double)
     /// The caller said nothing for `silence` seconds after the bot finished or the caller last spoke.
     case noInput(at: Double, silence: Double)
     /// A DTMF digit from the gateway.

@@ -586,6 +586,7 @@ public final class CallSession: Sendable {
         )
         emit(.final(result))
         if let responder, let reply = await responder.respond(to: result) {
+            if let interpretation = reply.interpretation { emit(.understood(interpretation, utteranceStart: utterance.start)) }
             deliver(reply, trigger: endpointed)
         }
     }

@@ -171,6 +171,8 @@ public struct DialogTurn: Sendable, Equatable {
     public var intent: String?
     /// Data to fetch before the bot can answer: call ``DialogSession/complete(_:with:)`` with the result.
     public var webhook: WebhookCall?
+    /// What was understood from the caller's words, on turns that answer them.
+    public var heard: Interpretation? = nil
 }
 
 /// One caller's way through a dialog. Not thread-safe: one per call, driven by its session.
@@ -242,8 +244,15 @@ public struct DialogSession: Sendable {
         noInputs = 0
         let masked = slotExtractor.redact(text)
         transcript.append("caller: \(masked)")
-        for slot in slotExtractor.extract(from: text) { slots[slot.name] = slot.masked }
+        let heardSlots = Dictionary(slotExtractor.extract(from: text).map { ($0.name, $0.masked) }, uniquingKeysWith: { $1 })
+        slots.merge(heardSlots) { $1 }
         let match = recognition.map(matcher.match) ?? matcher.match(text)
+        var turn = understand(match)
+        turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: state)
+        return turn
+    }
+
+    private mutating func understand(_ match: IntentMatch) -> DialogTurn {
         let current = dialog.states[state]!
         var intent = match.intent
         if let returning = returningTopic {

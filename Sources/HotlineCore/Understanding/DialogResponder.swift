@@ -63,7 +63,9 @@ public final class DialogResponder: CallResponder, TextResponding {
         guard let call = turn.webhook else { return reply(turn) }
         let payload = session.withLock { $0.webhookPayload }
         let data = try? await webhooks?.fetch(call, payload: payload)
-        return reply(session.withLock { $0.complete(call, with: data) })
+        var completed = session.withLock { $0.complete(call, with: data) }
+        completed.heard = turn.heard
+        return reply(completed)
     }
 
     /// The dialog's answer to a silence.
@@ -75,7 +77,7 @@ public final class DialogResponder: CallResponder, TextResponding {
         lastIntent.withLock { $0 = turn.intent }
         if let handoff = turn.handoff { handoffs.withLock { $0 = handoff } }
         return Reply(text: turn.say, nextSearch: DialogResponder.recognitionSearch(turn.search), hangUp: turn.end && turn.handoff == nil,
-                     handoff: turn.handoff)
+                     handoff: turn.handoff, interpretation: turn.heard)
     }
 }
 

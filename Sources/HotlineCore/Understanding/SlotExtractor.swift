@@ -188,3 +188,61 @@ public struct SlotExtractor: Sendable {
         return NumberRun(end: index, digits: digits, value: isDigits && digits.count > 9 ? nil : total + current, isDigitString: isDigits)
     }
 }
+
+// MARK: - Redaction of recognised words
+
+extension SlotExtractor {
+    /// Recognised words with card and account numbers masked the way `redact(_:)` masks text: each word of a digit
+    /// string of 8 or more digits becomes "*" except those giving the last four digits. Times and confidences stay.
+    public func redact(words: [RecognizedWord]) -> [RecognizedWord] {
+        // Normalise word by word, remembering which recognised word each normalised one came from.
+        var normalized: [String] = []
+        var owner: [Int] = []
+        for (index, word) in words.enumerated() {
+            for piece in TextNormalizer.words(word.word) {
+                normalized.append(piece)
+                owner.append(index)
+            }
+        }
+        var masked = Set<Int>()
+        var index = 0
+        while index < normalized.count {
+            if let run = SlotExtractor.numberRun(normalized, from: index), run.isDigitString, run.digits.count >= 8 {
+                // Keep the words that spell the last four digits; mask the rest.
+                var kept = 0
+                var keepFrom = run.end
+                while keepFrom > index {
+                    let digits = SlotExtractor.numberRun([normalized[keepFrom - 1]], from: 0)?.digits.count ?? 0
+                    if kept + digits > 4 { break }
+                    kept += digits
+                    keepFrom -= 1
+                }
+                for position in index..<keepFrom { masked.insert(owner[position]) }
+                index = run.end
+            } else {
+                index += 1
+            }
+        }
+        return words.enumerated().map { index, word in
+            guard masked.contains(index) else { return word }
+            var copy = word
+            copy.word = "*"
+            return copy
+        }
+    }
+
+    /// Whether `text` holds a digit string long enough to be a card or account number.
+    public func containsSensitiveNumber(_ text: String) -> Bool {
+        let words = TextNormalizer.words(text)
+        var index = 0
+        while index < words.count {
+            if let run = SlotExtractor.numberRun(words, from: index) {
+                if run.isDigitString, run.digits.count >= 8 { return true }
+                index = max(run.end, index + 1)
+            } else {
+                index += 1
+            }
+        }
+        return false
+    }
+}

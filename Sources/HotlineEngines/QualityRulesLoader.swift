@@ -1,0 +1,104 @@
+public import HotlineCore
+import Foundation
+import Yams
+
+// MARK: - QA rules files
+
+/// Reads the QA rules file (YAML), reporting problems by file, line and column.
+public enum QualityRulesLoader {
+    /// Loads a rules file.
+    public static func load(path: String) throws(FlowError) -> QualityRules {
+        try parse(Reader.text(of: path), source: path)
+    }
+
+    /// Parses rules YAML.
+    public static func parse(_ text: String, source: String) throws(FlowError) -> QualityRules {
+        try Reader(source: source).rules(Reader.root(of: text, source: source))
+    }
+
+    /// The keys that say what a rule checks; each rule has exactly one.
+    static let checks = ["phrases", "agent_request", "no_match_streak", "confidence_below", "silence_seconds", "handle_time_seconds",
+                         "sensitive_data", "required_phrases"]
+
+    private struct Reader: ModelFileReader {
+        let source: String
+
+        func rules(_ root: Node) throws(FlowError) -> QualityRules {
+            let top = try mapping(root, "the rules file")
+            try check(top, allowed: ["score", "rules"], in: "the rules file")
+            var result = QualityRules(rules: [])
+            if let score = top.first(where: { $0.key == "score" }) {
+                let fields = try mapping(score.value, "score")
+                try check(fields, allowed: ["deductions", "alert_at"], in: "score")
+                for field in fields {
+                    switch field.key {
+                    case "deductions":
+                        for entry in try mapping(field.value, "deductions") {
+                            let level = try severity(entry.keyNode)
+                            guard let points = entry.value.float, points >= 0, points <= 100 else {
+                                throw fail(entry.value, "a deduction must be 0 to 100 points")
+                            }
+                            result.deductions[level] = points
+                        }
+                    default:
+                        result.alertAt = try severity(field.value)
+                    }
+                }
+            }
+            guard let rules = top.first(where: { $0.key == "rules" }) else { throw fail(root, "the rules file needs 'rules'") }
+            for entry in try mapping(rules.value, "rules") { result.rules.append(try rule(entry.key, entry.keyNode, entry.value)) }
+            return result
+        }
+
+        func severity(_ node: Node) throws(FlowError) -> Severity {
+            let text = try string(node, "severity")
+            guard let level = Severity(rawValue: text) else {
+                throw fail(node, "unknown severity '\(text)' (expected one of: info, warning, critical)")
+            }
+            return level
+        }
+
+        func rule(_ id: String, _ keyNode: Node, _ node: Node) throws(FlowError) -> QualityRule {
+            let fields = try mapping(node, "rule '\(id)'")
+            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds"] + QualityRulesLoader.checks,
+                      in: "rule '\(id)'")
+            func field(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
+            let found = fields.filter { QualityRulesLoader.checks.contains($0.key) }
+            guard found.count == 1, let what = found.first else {
+                throw fail(keyNode, "rule '\(id)' needs exactly one of: \(QualityRulesLoader.checks.joined(separator: ", "))")
+            }
+            guard let severityNode = field("severity") else { throw fail(keyNode, "rule '\(id)' needs a 'severity'") }
+            let description = try field("description").map { node throws(FlowError) in try string(node, "description") } ?? id
+            let test: QualityRule.Check
+            switch what.key {
+            case "phrases":
+                let speaker = try field("speaker").map { node throws(FlowError) in try string(node, "speaker") } ?? "caller"
+                guard ["caller", "bot"].contains(speaker) else { throw fail(field("speaker"), "speaker must be caller or bot") }
+                test = .phrases(try strings(what.value, "phrases"), speaker: speaker)
+            case "agent_request":
+                let parts = try mapping(what.value, "agent_request")
+                try check(parts, allowed: ["intents", "phrases"], in: "agent_request")
+                let intents = try parts.first { $0.key == "intents" }.map { entry throws(FlowError) in try strings(entry.value, "intents") } ?? []
+                let phrases = try parts.first { $0.key == "phrases" }.map { entry throws(FlowError) in try strings(entry.value, "phrases") } ?? []
+                test = .ignoredAgentRequest(intents: intents, phrases: phrases)
+            case "no_match_streak":
+                test = .repeatedNoMatch(count: try number(what.value, "no_match_streak"))
+            case "confidence_below":
+                guard let threshold = what.value.float, threshold > 0, threshold <= 1 else { throw fail(what.value, "confidence_below must be above 0 and at most 1") }
+                let words = try field("minimum_words").map { node throws(FlowError) in try number(node, "minimum_words") } ?? 1
+                test = .lowConfidence(threshold: threshold, minimumWords: words)
+            case "silence_seconds":
+                test = .deadAir(seconds: try seconds(what.value, "silence_seconds"))
+            case "handle_time_seconds":
+                test = .handleTime(seconds: try seconds(what.value, "handle_time_seconds"))
+            case "sensitive_data":
+                guard what.value.bool == true else { throw fail(what.value, "sensitive_data must be true") }
+                test = .sensitiveData
+            default:
+                guard let within = field("within_seconds") else { throw fail(keyNode, "rule '\(id)' needs 'within_seconds' with 'required_phrases'") }
+                test = .requiredPhrase(try strings(what.value, "required_phrases"), within: try seconds(within, "within_seconds"))
+            }
+            return QualityRule(id: id, description: description, severity: try severity(severityNode), check: test)
+        }
+    }
+}

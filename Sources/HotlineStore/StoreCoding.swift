@@ -1,0 +1,77 @@
+import Foundation
+public import HotlineCore
+public import Logging
+
+// MARK: - What both stores share
+
+/// A store that cannot be opened or used: names the store and what went wrong.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    /// What failed.
+    public var message: String
+
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// JSON columns (words, slots, scores, errors) are encoded the same way in both stores.
+enum StoreCoding {
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String?, default fallback: T) -> T {
+        guard let text, let data = text.data(using: .utf8) else { return fallback }
+        return (try? JSONDecoder().decode(type, from: data)) ?? fallback
+    }
+
+    /// Severities at least as serious as `severity` (for "worst finding ≥" filters).
+    static func severities(atLeast severity: Severity) -> [String] {
+        Severity.allCases.filter { $0 >= severity }.map(\.rawValue)
+    }
+}
+
+/// Opens the store a URL names: `sqlite:PATH` (or a plain path ending .sqlite/.db) or `postgres://user:pass@host:port/db`.
+public enum TranscriptStores {
+    /// Opens and migrates the store.
+    public static func open(_ url: String, connectTimeout: Double = 10, logger: Logger = Logger(label: "hotline.store")) async throws -> any TranscriptStore {
+        let store: any TranscriptStore
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            store = try PostgresTranscriptStore(url: url, logger: logger)
+        } else {
+            let path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
+            store = try SQLiteTranscriptStore(path: path)
+        }
+        do {
+            // A pool retries connecting for ever; a server that cannot be reached at start-up is an error now.
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await store.migrate()
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(connectTimeout))
+                    return false
+                }
+                let migrated = try await group.next() ?? false
+                group.cancelAll()
+                if !migrated { throw StoreError("cannot reach the store at \(redacted(url)) within \(Int(connectTimeout)) s") }
+            }
+        } catch let error as StoreError {
+            try? await store.close()
+            throw error
+        } catch {
+            try? await store.close()
+            throw StoreError("cannot open the store at \(redacted(url)): \(error)")
+        }
+        return store
+    }
+
+    /// The URL with any password hidden (for logs).
+    public static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "…"
+        return components.string ?? url
+    }
+}

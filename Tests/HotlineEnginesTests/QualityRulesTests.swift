@@ -1,0 +1,116 @@
+import Foundation
+import HotlineCore
+import HotlineEngines
+import Testing
+
+/// The default rules file (`Models/qa/rules.yaml`) run over crafted calls: each rule fires where it should and a clean
+/// call raises nothing.
+@Suite("QA rules")
+struct QualityRulesTests {
+    static let rulesPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models/qa/rules.yaml").standardized.path
+
+    static func rules() throws -> QualityRules { try QualityRulesLoader.load(path: rulesPath) }
+
+    /// Feeds a call's lines (speaker, text, intent) and events to a checker; returns the rules that fired, in order.
+    static func run(_ script: [(String, String, String?)], events: [CallEventRecord] = [], confidence: Double = 0.9,
+                    duration: Double = 60, disclosure: Bool = true) throws -> (fired: [String], checker: QualityChecker) {
+        var checker = QualityChecker(rules: try rules(), callId: "call")
+        var lines = script
+        if disclosure { lines.insert(("bot", "Thank you for calling. This call may be recorded for quality. How can I help?", nil), at: 0) }
+        var time = 0.0
+        for (sequence, (speaker, text, intent)) in lines.enumerated() {
+            let line = UtteranceRecord(callId: "call", sequence: sequence, speaker: speaker, text: SlotExtractor().redact(text), start: time,
+                                       end: time + 2, confidence: speaker == "caller" ? confidence : nil, intent: intent)
+            time += 3
+            _ = checker.observe(line, rawText: text)
+            if speaker == "caller" { _ = checker.understood(line) }
+            for event in events where event.at >= time - 3 && event.at < time { _ = checker.observe(event) }
+        }
+        _ = checker.finish(duration: duration)
+        return (checker.findings.map(\.rule), checker)
+    }
+
+    @Test("a clean call raises nothing and scores 100")
+    func cleanCall() throws {
+        let (fired, checker) = try Self.run([
+            ("caller", "i want to check my balance", "check_balance"),
+            ("bot", "Your balance is one hundred dollars.", nil),
+            ("caller", "thank you goodbye", "goodbye"),
+        ])
+        #expect(fired == [])
+        #expect(checker.score == 100)
+    }
+
+    @Test("each rule fires on a call crafted for it", arguments: [
+        ("frustration", [("caller", "this is ridiculous i have been waiting for ages", "complaint")]),
+        ("profanity", [("caller", "where is my damn card", "lost_card")]),
+        ("repeated_no_match", [("caller", "purple elephants", nil), ("bot", "Sorry?", nil), ("caller", "banana telephone", nil)]),
+        ("sensitive_data", [("caller", "my card number is four one one one one one one one one one one one one one one one", nil)]),
+        ("ignored_agent_request", [("caller", "can i talk to a real person", "speak_to_agent"), ("bot", "I can help with that.", nil),
+                                   ("caller", "hello", nil)]),
+    ] as [(String, [(String, String, String?)])])
+    func ruleFires(rule: String, script: [(String, String, String?)]) throws {
+        let (fired, checker) = try Self.run(script)
+        #expect(fired.contains(rule), "fired: \(fired)")
+        let finding = try #require(checker.findings.first { $0.rule == rule })
+        #expect(finding.utterance != nil)
+        #expect(checker.score < 100)
+    }
+
+    @Test("low confidence, dead air, long handle time and a missing disclosure")
+    func callWideRules() throws {
+        #expect(try Self.run([("caller", "i lost my card", "lost_card")], confidence: 0.1).fired == ["low_confidence"])
+        let silence = CallEventRecord(callId: "call", sequence: 0, kind: "no-input", at: 4, detail: "8.0")
+        #expect(try Self.run([("caller", "hello there", "affirm")], events: [silence]).fired == ["dead_air"])
+        #expect(try Self.run([("caller", "hello there", "affirm")], duration: 900).fired == ["long_call"])
+        #expect(try Self.run([("caller", "hello there", "affirm")], disclosure: false).fired == ["disclosure_missing"])
+    }
+
+    @Test("a request for a person that is handed over is not a finding")
+    func agentRequestHonoured() throws {
+        let handoff = CallEventRecord(callId: "call", sequence: 0, kind: "handoff", at: 4, detail: "general")
+        let (fired, _) = try Self.run([("caller", "let me speak to an agent", "speak_to_agent"), ("bot", "Let me connect you.", nil)],
+                                      events: [handoff])
+        #expect(fired == [])
+    }
+
+    @Test("severity, alerts and the score follow the file")
+    func scoring() throws {
+        let rules = try Self.rules()
+        #expect(rules.rules.count == 9)
+        let (_, checker) = try Self.run([("caller", "my account number is one two three four five six seven eight nine", nil)])
+        let finding = try #require(checker.findings.first)
+        #expect(finding.rule == "sensitive_data")
+        #expect(finding.severity == .critical)
+        #expect(rules.isAlert(finding))
+        #expect(checker.score == 75)
+    }
+
+    @Test("malformed rules files name the line and the problem", arguments: [
+        ("rules:\n  x:\n    severity: huge\n    sensitive_data: true\n", "3:15", "unknown severity 'huge'"),
+        ("rules:\n  x:\n    severity: info\n", "2:3", "needs exactly one of"),
+        ("rules:\n  x:\n    severity: info\n    phrases: [a]\n    silence_seconds: 3\n", "2:3", "needs exactly one of"),
+        ("rules:\n  x:\n    severity: info\n    confidence_below: 3\n", "4:23", "at most 1"),
+        ("rulez: {}\n", "1:1", "unknown key 'rulez'"),
+    ])
+    func malformed(text: String, position: String, problem: String) {
+        #expect {
+            _ = try QualityRulesLoader.parse(text, source: "rules.yaml")
+        } throws: { error in
+            "\(error)".contains("rules.yaml:\(position)") && "\(error)".contains(problem)
+        }
+    }
+
+    @Test("recognised words are redacted like the text: only the last four digits stay")
+    func redactWords() {
+        let spoken = "my card is four one one one two two two two three three three three one two three four thanks"
+        let words = spoken.split(separator: " ").enumerated().map { RecognizedWord(word: String($1), start: Double($0), end: Double($0) + 0.5, confidence: 0.9) }
+        let redacted = SlotExtractor().redact(words: words)
+        #expect(redacted.map(\.word).joined(separator: " ") == "my card is * * * * * * * * * * * * one two three four thanks")
+        #expect(redacted.map(\.start) == words.map(\.start))
+        #expect(SlotExtractor().redact(spoken) == "my card is ************1234 thanks")
+        #expect(SlotExtractor().containsSensitiveNumber(spoken))
+        #expect(!SlotExtractor().containsSensitiveNumber("i want to pay one hundred and twenty dollars on the fifth"))
+        #expect(SlotExtractor().redact(words: words.prefix(6).map { $0 }) == Array(words.prefix(6)))
+    }
+}
