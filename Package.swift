@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "HotlineServerTests",
             dependencies: [
-                "HotlineServer", "HotlineCore", "HotlineEngines", "HotlineStore",
+                "HotlineServer", "HotlineCore", "HotlineEngines", "HotlineStore", "HotlineTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -127,7 +127,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HotlineStoreTests", dependencies: ["HotlineStore", "HotlineCore"], swiftSettings: swiftSettings),
+        .target(name: "HotlineTestSupport", dependencies: ["HotlineStore", "HotlineCore", .product(name: "Logging", package: "swift-log")],
+                path: "Tests/Support", swiftSettings: swiftSettings),
+        .testTarget(name: "HotlineStoreTests", dependencies: ["HotlineStore", "HotlineCore", "HotlineTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore"], swiftSettings: swiftSettings),
     ]
 )

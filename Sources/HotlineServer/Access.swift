@@ -54,8 +54,9 @@ public struct AccessControl: Sendable {
 
     /// The secret in an `Authorization` header (`Bearer KEY`, or `Basic` with the key as password or user), an
     /// `X-API-Key` header, or a `token` query parameter (for WebSocket clients that cannot set headers).
-    static func secret(authorization: String?, apiKeyHeader: String?, query: String?) -> String? {
+    static func secret(authorization: String?, apiKeyHeader: String?, query: String?, cookie: String? = nil) -> String? {
         if let apiKeyHeader, !apiKeyHeader.isEmpty { return apiKeyHeader }
+        if authorization == nil, let cookie, let value = Self.cookie(named: sessionCookie, in: cookie) { return value }
         if let authorization {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2 {
@@ -71,6 +72,18 @@ public struct AccessControl: Sendable {
             return authorization  // an unknown scheme still counts as a (wrong) credential
         }
         if let query, let token = URLComponents(string: "?" + query)?.queryItems?.first(where: { $0.name == "token" })?.value { return token }
+        return nil
+    }
+
+    /// The cookie the QA web page keeps its key in after login (HttpOnly, SameSite=Strict).
+    static let sessionCookie = "hotline_key"
+
+    /// A cookie's value from a `Cookie` header.
+    static func cookie(named name: String, in header: String) -> String? {
+        for pair in header.split(separator: ";") {
+            let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0] == name { return String(parts[1]).removingPercentEncoding ?? String(parts[1]) }
+        }
         return nil
     }
 }

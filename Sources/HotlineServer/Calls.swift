@@ -118,6 +118,17 @@ public protocol CallObserver: Sendable {
     func call(_ call: CallStart, event: CallEvent) async
     /// The call is over; `outcome` is final.
     func callEnded(_ call: CallStart, outcome: CallOutcome) async
+    /// Whether this observer wants the call's audio (both sides, recorded by the host).
+    var wantsRecording: Bool { get }
+    /// The call's audio, after `callEnded` (only when `wantsRecording`).
+    func callRecorded(_ call: CallStart, recorder: CallRecorder) async
+}
+
+extension CallObserver {
+    /// No audio by default.
+    public var wantsRecording: Bool { false }
+    /// Nothing to do with audio by default.
+    public func callRecorded(_ call: CallStart, recorder: CallRecorder) async {}
 }
 
 // MARK: - Registry
@@ -261,6 +272,8 @@ public final class CallHost: Sendable {
     public let registry: CallRegistry
     /// Observers of every call.
     public let observers: [any CallObserver]
+    /// The longest stretch of a call that is recorded (when an observer wants recordings).
+    public let maximumRecordingSeconds: Double
 
     private let totals = Mutex(Totals())
 
@@ -270,7 +283,8 @@ public final class CallHost: Sendable {
 
     /// Makes a host.
     public init(pool: RecognizerPool, renderer: PromptRenderer?, bot: any CallBot, registry: CallRegistry = CallRegistry(),
-                observers: [any CallObserver] = []) {
+                observers: [any CallObserver] = [], maximumRecordingSeconds: Double = 3600) {
+        self.maximumRecordingSeconds = maximumRecordingSeconds
         self.pool = pool
         self.renderer = renderer
         self.bot = bot
@@ -312,8 +326,9 @@ public final class CallHost: Sendable {
         var configuration = transcriptionOnly ? CallConfiguration() : bot.configuration(for: start)
         if transcriptionOnly { configuration.noInputTimeout = nil }
         let responder = transcriptionOnly ? nil : await bot.responder(for: start)
+        let recorder = observers.contains(where: \.wantsRecording) ? CallRecorder(format: format, maximumSeconds: maximumRecordingSeconds) : nil
         let session = try CallSession(id: start.id, format: format, configuration: configuration, pool: pool,
-                                      renderer: transcriptionOnly ? nil : renderer, responder: responder)
+                                      renderer: transcriptionOnly ? nil : renderer, responder: responder, callerAudio: recorder.map(CallRecorder.tap))
         do {
             try registry.admit(start, limit: keyLimit) { reason in session.hangUp(reason: reason) }
         } catch {
@@ -331,6 +346,7 @@ public final class CallHost: Sendable {
         let pumpLogger = logger
         async let pumping: Void = {
             for await event in session.events {
+                recorder?.record(event)
                 await self.observe(event, call: start, logger: pumpLogger)
                 sink.yield(event)
             }
@@ -358,6 +374,7 @@ public final class CallHost: Sendable {
             "utterances": "\(outcome.transcript.count { $0.speaker == "caller" })",
         ])
         for observer in observers { await observer.callEnded(start, outcome: outcome) }
+        if let recorder { for observer in observers where observer.wantsRecording { await observer.callRecorded(start, recorder: recorder) } }
         if !transcriptionOnly { await bot.callEnded(start, outcome: outcome, responder: responder) }
     }
 
@@ -370,14 +387,14 @@ public final class CallHost: Sendable {
         case .final(let result):
             Self.finalLatency.recordSeconds(result.latency)
             registry.update(call.id) {
-                $0.transcript.append(CallLine(speaker: "caller", text: result.utterance.text, at: result.utterance.start,
+                $0.transcript.append(CallLine(speaker: "caller", text: Self.redactor.redact(result.utterance.text), at: result.utterance.start,
                                               confidence: result.utterance.confidence))
                 $0.duration = max($0.duration, result.endpointedAt)
             }
             logger.debug("final", metadata: ["latency_ms": "\(Int(result.latency * 1000))", "words": "\(result.utterance.words.count)"])
         case .playbackStarted(_, let text, let at, let latency):
             if let latency { Self.replyLatency.recordSeconds(latency) }
-            registry.update(call.id) { $0.transcript.append(CallLine(speaker: "bot", text: text, at: at, confidence: nil)) }
+            registry.update(call.id) { $0.transcript.append(CallLine(speaker: "bot", text: Self.redactor.redactKeepingForm(text), at: at, confidence: nil)) }
         case .handoff(let handoff, _):
             registry.update(call.id) { $0.handoff = handoff }
             logger.info("handoff", metadata: ["queue": "\(handoff.queue)", "reason": "\(handoff.reason)"])
@@ -423,6 +440,8 @@ public final class CallHost: Sendable {
         return String(number.prefix(5)) + "…" + String(number.suffix(2))
     }
 
+    /// Card and account numbers never reach the registry, the API or the logs.
+    static let redactor = SlotExtractor()
     static let finalLatency = Metrics.Timer(label: "hotline_final_latency_seconds")
     static let replyLatency = Metrics.Timer(label: "hotline_reply_latency_seconds")
     static let refused = Counter(label: "hotline_calls_refused_total")

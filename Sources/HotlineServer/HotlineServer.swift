@@ -57,6 +57,8 @@ public struct HotlineServer: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// The root logger.
     public let logger: Logger
+    /// The transcript store, live feed and QA (`nil` without a store).
+    public let quality: QualityServices?
 
     let access: AccessControl
     let jobs = TranscriptionJobs()
@@ -64,8 +66,10 @@ public struct HotlineServer: Sendable {
     let started = Date()
 
     /// Makes a server.
-    public init(configuration: ServerConfiguration, host: CallHost, speech: (any SpeechServices)?, metrics: PrometheusCollectorRegistry, logger: Logger) {
+    public init(configuration: ServerConfiguration, host: CallHost, speech: (any SpeechServices)?, metrics: PrometheusCollectorRegistry, logger: Logger,
+                quality: QualityServices? = nil) {
         self.configuration = configuration
+        self.quality = quality
         self.host = host
         self.speech = speech
         self.metrics = metrics
@@ -88,6 +92,11 @@ public struct HotlineServer: Sendable {
         var services: [any Service] = [app]
         if configuration.audioSocketEnabled {
             services.append(AudioSocketServer(configuration: configuration, host: host, logger: logger, onBound: onAudioSocketBound))
+        }
+        if let quality {
+            // Started before the drainer so it stops after it: the last calls' lines are written before the store closes.
+            services.insert(QualityStoreService(quality: quality, retentionDays: configuration.retentionDays,
+                                                interval: .milliseconds(Int(configuration.retentionInterval * 1000)), logger: logger), at: 0)
         }
         services.append(CallDrainer(registry: host.registry, grace: .milliseconds(Int(configuration.shutdownGrace * 1000)), logger: logger))
         return services
@@ -123,7 +132,8 @@ public struct HotlineServer: Sendable {
 
     /// The credential a request carries (header or `token` query parameter), if any.
     func presentedSecret(_ request: Request) -> String? {
-        AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField], query: request.uri.query)
+        AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField], query: request.uri.query,
+                             cookie: request.headers[.cookie])
     }
 
     static let apiKeyField = HTTPField.Name("X-API-Key")!
@@ -180,6 +190,10 @@ public struct HotlineServer: Sendable {
             guard [8_000, 16_000, 22_050].contains(rate) else { throw HTTPError(.badRequest, message: "sample_rate must be 8000, 16000 or 22050") }
             let wav = try await speech.synthesize(text, voice: body.voice, sampleRate: rate)
             return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
+        }
+        if let quality {
+            addQualityRoutes(to: api, quality)
+            addQualityPages(to: router, quality)
         }
         api.post("chat") { request, context -> ChatResponse in
             let identity = try authorize(request, [.gateway])

@@ -49,6 +49,25 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Uploads of audio up to this many seconds are transcribed in the request; longer ones become a job. Default 60.
     public var synchronousTranscriptionSeconds = 60.0
 
+    /// The transcript store: `sqlite:PATH` (embedded) or `postgres://user:password@host:port/database` (shared by
+    /// several nodes). `none` keeps no transcripts (and serves no QA pages). Default `sqlite:.hotline/calls.sqlite`.
+    public var store = "sqlite:.hotline/calls.sqlite"
+    /// This node's name in the store and the live feed. Default: the host name.
+    public var nodeName = ProcessInfo.processInfo.hostName
+    /// Writes held in memory while the store is unavailable, before the oldest are dropped. Default 100000.
+    public var storeQueue = 100_000
+    /// Whether calls are recorded (both sides, FLAC, in the store). Default true.
+    public var recordCalls = true
+    /// The longest stretch of a call that is recorded, seconds. Default 3600.
+    public var maximumRecordingSeconds = 3_600.0
+    /// The QA rules file. Default `Models/qa/rules.yaml`.
+    public var qaRules = "Models/qa/rules.yaml"
+    /// Days transcripts and recordings are kept; older calls are deleted by a background task. `nil`: kept for ever.
+    /// Default 90.
+    public var retentionDays: Double? = 90
+    /// How often the retention task runs, seconds. Default 3600.
+    public var retentionInterval = 3_600.0
+
     /// Log level: trace, debug, info, notice, warning, error, critical. Default info.
     public var logLevel = "info"
 
@@ -117,7 +136,7 @@ extension ServerConfiguration {
         guard let node else { return }
         let reader = NodeReader(file: file)
         let root = try reader.mapping(node, "the document")
-        try reader.checkKeys(root, allowed: ["http", "audiosocket", "auth", "bot", "calls", "transcription", "log"], in: "the document")
+        try reader.checkKeys(root, allowed: ["http", "audiosocket", "auth", "bot", "calls", "transcription", "store", "qa", "log"], in: "the document")
         if let http = root["http"] {
             let map = try reader.mapping(http, "http")
             try reader.checkKeys(map, allowed: ["host", "port"], in: "http")
@@ -196,6 +215,29 @@ extension ServerConfiguration {
             if let value = map["max_upload_bytes"] { maxUploadBytes = try reader.int(value, "transcription.max_upload_bytes", 1_024...(4 << 30)) }
             if let value = map["synchronous_seconds"] { synchronousTranscriptionSeconds = try reader.double(value, "transcription.synchronous_seconds", 0...3_600) }
         }
+        if let section = root["store"] {
+            let map = try reader.mapping(section, "store")
+            try reader.checkKeys(map, allowed: ["url", "url_env", "node", "queue", "record_calls", "max_recording_seconds"], in: "store")
+            if let value = map["url"] { store = try reader.string(value, "store.url") }
+            if let variable = map["url_env"] {
+                let name = try reader.string(variable, "store.url_env")
+                guard let value = environment[name], !value.isEmpty else { throw reader.error(variable, "store.url_env: the environment variable \(name) is not set") }
+                store = value
+            }
+            if let value = map["node"] { nodeName = try reader.string(value, "store.node") }
+            if let value = map["queue"] { storeQueue = try reader.int(value, "store.queue", 100...10_000_000) }
+            if let value = map["record_calls"] { recordCalls = try reader.bool(value, "store.record_calls") }
+            if let value = map["max_recording_seconds"] { maximumRecordingSeconds = try reader.double(value, "store.max_recording_seconds", 1...86_400) }
+        }
+        if let section = root["qa"] {
+            let map = try reader.mapping(section, "qa")
+            try reader.checkKeys(map, allowed: ["rules", "retention_days", "retention_interval"], in: "qa")
+            if let value = map["rules"] { qaRules = try reader.string(value, "qa.rules") }
+            if let value = map["retention_days"] {
+                retentionDays = try reader.string(value, "qa.retention_days") == "forever" ? nil : try reader.double(value, "qa.retention_days", 0.001...36_500)
+            }
+            if let value = map["retention_interval"] { retentionInterval = try reader.double(value, "qa.retention_interval", 1...86_400) }
+        }
         if let section = root["log"] {
             let map = try reader.mapping(section, "log")
             try reader.checkKeys(map, allowed: ["level"], in: "log")
@@ -205,7 +247,7 @@ extension ServerConfiguration {
     }
 
     /// Environment variables override the file: `HOTLINE_HTTP_HOST`, `HOTLINE_HTTP_PORT`, `HOTLINE_AUDIOSOCKET_HOST`,
-    /// `HOTLINE_AUDIOSOCKET_PORT`, `HOTLINE_FLOW`, `HOTLINE_RECOGNIZERS`, `HOTLINE_LOG_LEVEL`, and `HOTLINE_API_KEY` (one more
+    /// `HOTLINE_AUDIOSOCKET_PORT`, `HOTLINE_FLOW`, `HOTLINE_RECOGNIZERS`, `HOTLINE_LOG_LEVEL`, `HOTLINE_STORE`, `HOTLINE_NODE`, and `HOTLINE_API_KEY` (one more
     /// key, named "env", with the admin role).
     mutating func apply(environment: [String: String]) throws {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
@@ -221,6 +263,8 @@ extension ServerConfiguration {
         if let flow = value("HOTLINE_FLOW") { self.flow = flow }
         if let count = try number("HOTLINE_RECOGNIZERS") { recognizers = count }
         if let level = value("HOTLINE_LOG_LEVEL") { logLevel = level }
+        if let url = value("HOTLINE_STORE") { store = url }
+        if let node = value("HOTLINE_NODE") { nodeName = node }
         if let key = value("HOTLINE_API_KEY") {
             guard key.count >= 16 else { throw ConfigurationError(description: "HOTLINE_API_KEY must be at least 16 characters") }
             keys.append(APIKey(name: "env", secret: key, roles: [.admin]))

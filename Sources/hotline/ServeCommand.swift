@@ -4,6 +4,7 @@ import Foundation
 import HotlineCore
 import HotlineEngines
 import HotlineServer
+import HotlineStore
 import Logging
 import Metrics
 import Prometheus
@@ -76,10 +77,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let synthesizer = try ESpeakSynthesizer.shared()
         let bot = FlowBot(definition: definition, dialog: dialog, memory: FileCallerMemory(path: settings.callerMemory), settings: settings)
+        let quality = try await Self.qualityServices(settings, logger: logger)
         let host = CallHost(pool: pool, renderer: PromptRenderer(synthesizer: synthesizer), bot: bot,
-                            registry: CallRegistry(retainedOutcomes: settings.retainedOutcomes))
+                            registry: CallRegistry(retainedOutcomes: settings.retainedOutcomes), observers: quality.map { [$0.recorder] } ?? [],
+                            maximumRecordingSeconds: settings.maximumRecordingSeconds)
         let speech = EngineSpeechServices(synthesizer: synthesizer, recognizer: recognizerConfiguration)
-        let server = HotlineServer(configuration: settings, host: host, speech: speech, metrics: registry, logger: logger)
+        let server = HotlineServer(configuration: settings, host: host, speech: speech, metrics: registry, logger: logger, quality: quality)
         let ports = PortsFile(path: portsFile, expectAudioSocket: settings.audioSocketEnabled)
         let services = server.services(onHTTPBound: { ports.set(http: $0) }, onAudioSocketBound: { ports.set(audioSocket: $0) })
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -92,6 +95,35 @@ struct ServeCommand: AsyncParsableCommand {
         ])
         try await group.run()
         logger.info("hotline serve stopped")
+    }
+
+    /// Opens the transcript store (migrating it), loads the QA rules and starts the writer and the live feed; `nil` when
+    /// the configuration says `store: none`. A store that cannot be opened or a bad rules file stops the server here.
+    static func qualityServices(_ settings: ServerConfiguration, logger: Logger) async throws -> QualityServices? {
+        guard settings.store != "none" else {
+            logger.notice("no transcript store (store: none): transcripts are not kept and the QA pages are off")
+            return nil
+        }
+        let rules: QualityRules
+        do {
+            rules = try QualityRulesLoader.load(path: settings.qaRules)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let store: any TranscriptStore
+        do {
+            store = try await TranscriptStores.open(settings.store, logger: Logger(label: "hotline.store"))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        logger.info("transcript store open", metadata: ["store": "\(TranscriptStores.redacted(settings.store))", "node": "\(settings.nodeName)"])
+        let writer = StoreWriter(store: store, capacity: settings.storeQueue, logger: logger)
+        let feed = LiveFeed(node: settings.nodeName, relay: store as? any FeedRelay, logger: logger)
+        let recorder = TranscriptRecorder(writer: writer, feed: feed, rules: rules, encoder: settings.recordCalls ? FLACRecordingEncoder() : nil,
+                                          logger: logger)
+        return QualityServices(store: store, writer: writer, feed: feed, recorder: recorder)
     }
 
     /// Makes an admin key for a server started without any, stored where only this user can read it.

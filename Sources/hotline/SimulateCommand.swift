@@ -130,20 +130,21 @@ struct SimulateCommand: AsyncParsableCommand {
             }
         }
         let renderer = PromptRenderer(synthesizer: try ESpeakSynthesizer.shared())
+        let recorder = output == nil ? nil : CallRecorder(format: format)
         let session = try CallSession(
-            id: "simulated", format: format, configuration: callConfiguration, pool: pool, renderer: renderer, responder: responder
+            id: "simulated", format: format, configuration: callConfiguration, pool: pool, renderer: renderer, responder: responder,
+            callerAudio: recorder.map(CallRecorder.tap)
         )
-        let keepAudio = output != nil
-        let botTrack = BotTrack(rate: format.sampleRate, format: format, keepAudio: keepAudio)
+        let finals = FinalsCount()
         let seconds = reader.info.duration.map { String(format: "%.1f s", $0) } ?? "unknown length"
         print("call: \(recording) as \(format), \(seconds), \(fast ? "fast" : "real time")")
         let showPartials = partials
-        var callerAudio: [Float] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await session.run() }
             group.addTask {
                 for await event in session.events {
-                    botTrack.record(event)
+                    recorder?.record(event)
+                    if case .final = event { finals.count.withLock { $0 += 1 } }
                     if let line = Self.describe(event, partials: showPartials) { print(line) }
                 }
             }
@@ -164,7 +165,6 @@ struct SimulateCommand: AsyncParsableCommand {
                     audio = resampler.flush() + [Float](repeating: 0, count: Int(max(0, tail) * Double(format.sampleRate)))
                     finished = true
                 }
-                if keepAudio { callerAudio += audio }
                 pending += format.encode(audio)
                 while pending.count >= chunk || (finished && !pending.isEmpty) {
                     session.receive(audio: Array(pending.prefix(chunk)))
@@ -192,16 +192,10 @@ struct SimulateCommand: AsyncParsableCommand {
         if stats {
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
-            print("stats: finals \(botTrack.finals), peak RSS \(usage.ru_maxrss / 1024) MB")
+            print("stats: finals \(finals.count.withLock { $0 }), peak RSS \(usage.ru_maxrss / 1024) MB")
         }
-        if let output {
-            let bot = botTrack.samples(length: callerAudio.count)
-            var interleaved = [Float](repeating: 0, count: callerAudio.count * 2)
-            for i in 0..<callerAudio.count {
-                interleaved[2 * i] = callerAudio[i]
-                interleaved[2 * i + 1] = bot[i]
-            }
-            try SoundFile(writingPath: output, format: .wav16, sampleRate: format.sampleRate, channels: 2).write(floats: interleaved)
+        if let output, let recorder {
+            try SoundFile(writingPath: output, format: .wav16, sampleRate: format.sampleRate, channels: 2).write(shorts: recorder.stereo())
             print("wrote \(output) (caller left, bot right)")
         }
     }
@@ -235,59 +229,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 }
 
-/// The bot's side of a call laid on the call's timeline, cut where the caller barged in.
-final class BotTrack: Sendable {
-    private struct State {
-        var samples: [Float] = []
-        var cursor: [Int: Int] = [:]  // prompt id → next sample index
-        var finals = 0
-    }
-
-    private let rate: Int
-    private let format: CallAudioFormat
-    private let keepAudio: Bool
-    private let state = Mutex(State())
-
-    init(rate: Int, format: CallAudioFormat, keepAudio: Bool) {
-        self.rate = rate
-        self.format = format
-        self.keepAudio = keepAudio
-    }
-
-    func record(_ event: CallEvent) {
-        state.withLock { state in
-            switch event {
-            case .playbackStarted(let id, _, let at, _):
-                state.cursor[id] = Int(at * Double(rate))
-            case .playbackAudio(let id, let bytes):
-                guard keepAudio, let position = state.cursor[id] else { return }
-                let samples = format.decode(bytes)
-                if state.samples.count < position + samples.count {
-                    state.samples += [Float](repeating: 0, count: position + samples.count - state.samples.count)
-                }
-                for (i, sample) in samples.enumerated() { state.samples[position + i] = sample }
-                state.cursor[id] = position + samples.count
-            case .bargeIn(let id, let at):
-                // Silence the rest of the prompt from the barge-in on.
-                let cut = Int(at * Double(rate))
-                if let end = state.cursor[id], cut < end, cut < state.samples.count {
-                    for i in cut..<min(end, state.samples.count) { state.samples[i] = 0 }
-                }
-                state.cursor[id] = nil
-            case .final:
-                state.finals += 1
-            default:
-                break
-            }
-        }
-    }
-
-    /// Finals seen.
-    var finals: Int { state.withLock { $0.finals } }
-
-    func samples(length: Int) -> [Float] {
-        state.withLock { state in
-            Array(state.samples.prefix(length)) + [Float](repeating: 0, count: max(0, length - state.samples.count))
-        }
-    }
+/// Finals seen by a simulated call (`--stats`).
+private final class FinalsCount: Sendable {
+    let count = Mutex(0)
 }

@@ -44,7 +44,7 @@ struct TestServer {
 
     static let pool = Result { try RecognizerPool(size: 2) { try PocketSphinxRecognizer() } }
 
-    static func run(_ body: (TestServer) async throws -> Void) async throws {
+    static func run(bot: any CallBot = HandoffBot(), quality: QualityServices? = nil, _ body: (TestServer) async throws -> Void) async throws {
         var configuration = ServerConfiguration()
         configuration.httpPort = 0
         configuration.audioSocketPort = 0
@@ -53,8 +53,10 @@ struct TestServer {
                               APIKey(name: "qa", secret: Keys.qa, roles: [.qa])]
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
-        let host = CallHost(pool: try pool.get(), renderer: PromptRenderer(synthesizer: try ESpeakSynthesizer.shared()), bot: HandoffBot())
-        let server = HotlineServer(configuration: configuration, host: host, speech: nil, metrics: PrometheusCollectorRegistry(), logger: logger)
+        let host = CallHost(pool: try pool.get(), renderer: PromptRenderer(synthesizer: try ESpeakSynthesizer.shared()), bot: bot,
+                            observers: quality.map { [$0.recorder] } ?? [])
+        let server = HotlineServer(configuration: configuration, host: host, speech: nil, metrics: PrometheusCollectorRegistry(), logger: logger,
+                                   quality: quality)
         let (ports, sink) = AsyncStream.makeStream(of: (String, Int).self)
         let services = server.services(onHTTPBound: { sink.yield(("http", $0)) }, onAudioSocketBound: { sink.yield(("audiosocket", $0)) })
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))

@@ -92,12 +92,18 @@ public final class CallSession: Sendable {
         var activePlayback: Int?
     }
 
-    /// Makes a session. Throws when the format is not a telephone format.
+    /// Receives the caller's audio as the session takes it in (call rate, in call-time order): a call recorder.
+    private let callerAudio: (@Sendable ([Float]) -> Void)?
+
+    /// Makes a session. Throws when the format is not a telephone format. `callerAudio` receives the caller's
+    /// audio as it is processed (to record the call).
     public init(
         id: String, format: CallAudioFormat, configuration: CallConfiguration = CallConfiguration(),
-        pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: (any CallResponder)? = nil
+        pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: (any CallResponder)? = nil,
+        callerAudio: (@Sendable ([Float]) -> Void)? = nil
     ) throws(CallError) {
         try format.validate()
+        self.callerAudio = callerAudio
         self.id = id
         self.format = format
         self.configuration = configuration
@@ -272,7 +278,9 @@ public final class CallSession: Sendable {
                 let piece = data[offset..<min(offset + step, data.count)]
                 offset += step
                 samplesReceived += piece.count / width
-                process16k(resampler.process(session.format.decode(piece)), group: &group)
+                let samples = session.format.decode(piece)
+                session.callerAudio?(samples)
+                process16k(resampler.process(samples), group: &group)
             }
         }
 

@@ -246,3 +246,23 @@ extension SlotExtractor {
         return false
     }
 }
+
+extension SlotExtractor {
+    /// `text` as written (case and punctuation kept) with card and account numbers masked: each masked stretch
+    /// becomes "****"; the words giving the last four digits stay. For prompts and messages; recognised text, which
+    /// is already plain words, goes through `redact(_:)`.
+    public func redactKeepingForm(_ text: String) -> String {
+        guard containsSensitiveNumber(text) else { return text }
+        let tokens = text.split(separator: " ").map(String.init)
+        let masked = redact(words: tokens.map { RecognizedWord(word: $0, start: 0, end: 0, confidence: 1) })
+        var output: [String] = []
+        for (token, word) in zip(tokens, masked) {
+            if word.word == "*" {
+                if output.last != "****" { output.append("****") }
+            } else {
+                output.append(token)
+            }
+        }
+        return output.joined(separator: " ")
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Server-rendered SVG charts for the dashboard: readable at a glance, no script, nothing fetched from elsewhere.
+enum Chart {
+    static let accent = "#2b59c3"
+
+    /// Vertical bars over a sequence (calls per hour).
+    static func columns(_ values: [(String, Double)], title: String) -> String {
+        let width = 560.0, height = 220.0, left = 34.0, bottom = 24.0, top = 10.0
+        let maximum = max(values.map(\.1).max() ?? 0, 1)
+        let step = (width - left) / Double(max(values.count, 1))
+        let labelEvery = max(1, values.count / 12)
+        var marks = axis(maximum: maximum, width: width, left: left, top: top, plot: height - bottom - top)
+        for (index, (label, value)) in values.enumerated() {
+            let barHeight = value / maximum * (height - bottom - top)
+            let x = left + Double(index) * step
+            marks += "<rect x=\"\(f(x + step * 0.15))\" y=\"\(f(height - bottom - barHeight))\" width=\"\(f(step * 0.7))\" height=\"\(f(barHeight))\" fill=\"\(accent)\" rx=\"2\"><title>\(QAPage.escape(label)): \(Int(value))</title></rect>"
+            if index % labelEvery == 0 {
+                marks += "<text x=\"\(f(x + step / 2))\" y=\"\(f(height - 6))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#667085\">\(QAPage.escape(label))</text>"
+            }
+        }
+        return frame(title, width: width, height: height, marks)
+    }
+
+    /// Horizontal bars, largest first (reasons, queues, intents, rules).
+    static func bars(_ counts: [String: Int], title: String, limit: Int = 8) -> String {
+        let items = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit)
+        guard !items.isEmpty else { return "<h2>\(QAPage.escape(title))</h2><p class=muted>Nothing in this period.</p>" }
+        let width = 560.0, row = 26.0, labelWidth = 210.0
+        let height = Double(items.count) * row + 8
+        let maximum = Double(items.map(\.value).max() ?? 1)
+        var marks = ""
+        for (index, item) in items.enumerated() {
+            let y = Double(index) * row + 4
+            let barWidth = Double(item.value) / maximum * (width - labelWidth - 40)
+            let label = item.key.count > 32 ? String(item.key.prefix(31)) + "…" : item.key
+            marks += "<text x=\"\(f(labelWidth - 8))\" y=\"\(f(y + 16))\" font-size=\"12\" text-anchor=\"end\" fill=\"#1d2433\">\(QAPage.escape(label))<title>\(QAPage.escape(item.key))</title></text>"
+            marks += "<rect x=\"\(f(labelWidth))\" y=\"\(f(y + 3))\" width=\"\(f(max(barWidth, 2)))\" height=\"\(f(row - 8))\" fill=\"\(accent)\" rx=\"3\"/>"
+            marks += "<text x=\"\(f(labelWidth + max(barWidth, 2) + 6))\" y=\"\(f(y + 16))\" font-size=\"12\" fill=\"#667085\">\(item.value)</text>"
+        }
+        return frame(title, width: width, height: height, marks)
+    }
+
+    /// A line over time (average score by day).
+    static func line(_ values: [(String, Double)], title: String, maximum: Double) -> String {
+        guard !values.isEmpty else { return "<h2>\(QAPage.escape(title))</h2><p class=muted>Nothing in this period.</p>" }
+        let width = 560.0, height = 220.0, left = 34.0, bottom = 24.0, top = 10.0
+        let plot = height - bottom - top
+        let step = values.count > 1 ? (width - left - 20) / Double(values.count - 1) : 0
+        let points = values.enumerated().map { index, item in (left + 10 + Double(index) * step, height - bottom - item.1 / maximum * plot) }
+        var marks = axis(maximum: maximum, width: width, left: left, top: top, plot: plot)
+        marks += "<polyline fill=\"none\" stroke=\"\(accent)\" stroke-width=\"2.5\" points=\"\(points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " "))\"/>"
+        for (index, point) in points.enumerated() {
+            marks += "<circle cx=\"\(f(point.0))\" cy=\"\(f(point.1))\" r=\"3.5\" fill=\"\(accent)\"><title>\(QAPage.escape(values[index].0)): \(Int(values[index].1.rounded()))</title></circle>"
+            if index % max(1, values.count / 8) == 0 {
+                marks += "<text x=\"\(f(point.0))\" y=\"\(f(height - 6))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#667085\">\(QAPage.escape(values[index].0))</text>"
+            }
+        }
+        return frame(title, width: width, height: height, marks)
+    }
+
+    /// A thin bar filled to `fraction`.
+    static func meter(_ fraction: Double) -> String {
+        let filled = max(0, min(1, fraction)) * 100
+        return "<svg viewBox=\"0 0 100 6\" width=\"100%\" height=\"6\" role=\"img\" aria-label=\"\(Int(filled))%\"><rect width=\"100\" height=\"6\" rx=\"3\" fill=\"#e4e7ec\"/><rect width=\"\(f(filled))\" height=\"6\" rx=\"3\" fill=\"#12805c\"/></svg>"
+    }
+
+    private static func axis(maximum: Double, width: Double, left: Double, top: Double, plot: Double) -> String {
+        (0...4).map { tick in
+            let value = maximum * Double(tick) / 4
+            let y = top + plot - plot * Double(tick) / 4
+            return "<line x1=\"\(f(left))\" x2=\"\(f(width))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#e4e7ec\"/><text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" font-size=\"10\" text-anchor=\"end\" fill=\"#667085\">\(value < 10 && value != value.rounded() ? String(format: "%.1f", value) : String(Int(value.rounded())))</text>"
+        }.joined()
+    }
+
+    private static func frame(_ title: String, width: Double, height: Double, _ marks: String) -> String {
+        "<h2>\(QAPage.escape(title))</h2><svg viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"\(QAPage.escape(title))\" xmlns=\"http://www.w3.org/2000/svg\">\(marks)</svg>"
+    }
+
+    private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+}

@@ -1,0 +1,258 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HotlineCore
+import HotlineEngines
+@testable import HotlineServer
+import HotlineStore
+import HotlineTestSupport
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+// MARK: - Fixtures
+
+/// A bot that keeps the caller on the line: greets with the recording disclosure and answers every utterance by
+/// reading out a card number (which must never be stored or shown unmasked).
+struct ChattyBot: CallBot {
+    static let reply = "Your card four one one one two two two two three three three three four four four four is now blocked."
+
+    func configuration(for call: CallStart) -> CallConfiguration {
+        var configuration = CallConfiguration()
+        configuration.noInputTimeout = nil
+        return configuration
+    }
+
+    func responder(for call: CallStart) async -> (any CallResponder)? {
+        ReplyToEachUtterance(greeting: Reply(text: "Hello. This call may be recorded.")) { _ in
+            Reply(text: Self.reply, interpretation: Interpretation(intent: "lost_card", confidence: 0.8, slots: ["card": "****4444"]))
+        }
+    }
+}
+
+/// The transcript store, writer, feed and recorder of a test server.
+struct QualityFixture {
+    let quality: QualityServices
+
+    static let rules = Result { try QualityRulesLoader.load(path: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../Models/qa/rules.yaml").standardized.path) }
+
+    static func make(store: any TranscriptStore, node: String = "test-node") throws -> QualityFixture {
+        var logger = Logger(label: "test-quality")
+        logger.logLevel = .error
+        let writer = StoreWriter(store: store, logger: logger)
+        let feed = LiveFeed(node: node, relay: store as? any FeedRelay, logger: logger)
+        let recorder = TranscriptRecorder(writer: writer, feed: feed, rules: try rules.get(), encoder: FLACRecordingEncoder(), logger: logger)
+        return QualityFixture(quality: QualityServices(store: store, writer: writer, feed: feed, recorder: recorder))
+    }
+}
+
+/// Reads Server-Sent Events over a raw HTTP/1.1 connection (what a browser's EventSource does).
+final class EventStreamClient: Sendable {
+    let received = Shared("")
+    private let task: Task<Void, any Error>
+
+    init(port: Int, key: String) {
+        let received = received
+        task = Task {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "GET /v1/qa/feed HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(key)\r\n\r\n"))
+                for try await chunk in inbound { received.value.withLock { $0 += String(buffer: chunk) } }
+            }
+        }
+    }
+
+    deinit { task.cancel() }
+
+    /// Waits until the stream holds `text` (up to `timeout`); returns when it arrived.
+    func wait(for text: String, timeout: Duration = .seconds(60)) async throws -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if received.value.withLock({ $0.contains(text) }) { return .now }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        throw TestFailure(description: "the event stream never carried \(text); got: \(received.value.withLock { $0.suffix(2000) })")
+    }
+}
+
+extension TestServer {
+    func json(_ path: String, key: String = Keys.qa) async throws -> [String: Any] {
+        let (status, data) = try await get(path, key: key)
+        guard status == 200 else { throw TestFailure(description: "GET \(path): \(status) \(String(decoding: data, as: UTF8.self))") }
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// Polls `path` until `condition` holds on its JSON (up to `timeout`).
+    func poll(_ path: String, timeout: Duration = .seconds(60), until condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        var last: [String: Any] = [:]
+        while ContinuousClock.now < deadline {
+            if let object = try? await json(path) {
+                last = object
+                if condition(object) { return object }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure(description: "GET \(path) never matched; last: \(last)")
+    }
+}
+
+/// Keeps an AudioSocket call open: sends the recording, then silence until told to hang up.
+final class OpenCall: Sendable {
+    let uuid = UUID()
+    private let hangUp = Shared(false)
+    private let task: Task<Void, any Error>
+
+    init(port: Int) {
+        let uuid = uuid
+        let hangUp = hangUp
+        task = Task {
+            let client = try await AudioSocketClient.connect(port: port)
+            try await client.channel.executeThenClose { inbound, outbound in
+                try await outbound.write(.uuid(uuid))
+                let drain = Task { for try await _ in inbound {} }
+                for frame in Recording.frames(.linear8k) {
+                    try await outbound.write(.audio(ByteBuffer(bytes: frame), sampleRate: 8_000))
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                let silence = ByteBuffer(bytes: [UInt8](repeating: 0, count: 320))
+                while !hangUp.value.withLock({ $0 }) {
+                    try await outbound.write(.audio(silence, sampleRate: 8_000))
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await outbound.write(.hangup)
+                drain.cancel()
+            }
+        }
+    }
+
+    var id: String { uuid.uuidString.lowercased() }
+
+    func end() async throws {
+        hangUp.value.withLock { $0 = true }
+        try await task.value
+    }
+}
+
+/// A value shared between tasks.
+final class Shared<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+}
+
+// MARK: - Tests
+
+@Suite(.serialized) struct QualityTests {
+    /// Every line is stored as it is said and can be read and searched while the call is live; the live feed carries it;
+    /// the bot's card number is masked everywhere; the recording is stored when the call ends and can be fetched in ranges.
+    @Test(arguments: StoreKind.available) func callStoredAsItHappens(kind: StoreKind) async throws {
+        let scratch = try ScratchStore.make(kind)
+        defer { scratch.remove() }
+        let fixture = try QualityFixture.make(store: try await scratch.open())
+        try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+            let feed = EventStreamClient(port: server.http, key: Keys.qa)
+            _ = try await feed.wait(for: ": connected")
+            let call = OpenCall(port: server.audioSocket)
+            _ = try await feed.wait(for: "\"speaker\":\"caller\"")
+            let detail = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
+                ((detail["utterances"] as? [[String: Any]]) ?? []).contains { $0["speaker"] as? String == "caller" && $0["intent"] != nil }
+            }
+            let record = detail["call"] as! [String: Any]
+            #expect(record["status"] as? String == "live", "readable while the call is live")
+            let lines = detail["utterances"] as! [[String: Any]]
+            let caller = lines.first { $0["speaker"] as? String == "caller" }!
+            #expect((caller["text"] as! String).contains("forward"))
+            #expect((caller["words"] as! [[String: Any]]).count >= 3)
+            #expect(caller["intent"] as? String == "lost_card")
+            #expect(caller["search"] as? String == "general")
+            let search = try await server.json("/v1/qa/calls?q=forward&status=live")
+            #expect((search["calls"] as! [[String: Any]]).map { $0["id"] as? String } == [call.id])
+
+            // The card number the bot read out is masked in the store, the API and the feed.
+            _ = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
+                ((detail["utterances"] as? [[String: Any]]) ?? []).contains { ($0["text"] as? String ?? "").contains("now blocked") }
+            }
+            try await call.end()
+            let ended = try await server.poll("/v1/qa/calls/\(call.id)") { ($0["call"] as? [String: Any])?["status"] as? String != "live" }
+            let (_, raw) = try await server.get("/v1/qa/calls/\(call.id)", key: Keys.qa)
+            let everything = String(decoding: raw, as: UTF8.self) + feed.received.value.withLock { $0 }
+            #expect(!everything.contains("one one one two two two two"), "the card number must never be stored or shown")
+            #expect(everything.contains("**** four four four four is now blocked"))
+            // Reading a card number out is itself a finding (critical: a live alert), pointing at the bot's line.
+            let findings = ended["findings"] as! [[String: Any]]
+            #expect(findings.map { $0["rule"] as? String } == ["sensitive_data"])
+            let flagged = try #require(findings.first?["utterance"] as? Int)
+            #expect((ended["utterances"] as! [[String: Any]])[flagged]["speaker"] as? String == "bot")
+            #expect((ended["call"] as! [String: Any])["score"] as? Double == 75)
+            #expect((ended["call"] as! [String: Any])["worstSeverity"] as? String == "critical")
+            _ = try await feed.wait(for: "event: alert")
+
+            // The recording (caller left, bot right) arrives once the call is over; browsers seek with ranges.
+            var recording = (0, Data())
+            for _ in 0..<100 where recording.0 != 200 {
+                recording = try await server.get("/v1/qa/calls/\(call.id)/recording", key: Keys.qa)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(recording.0 == 200)
+            #expect(recording.1.prefix(4) == Data("fLaC".utf8))
+            var ranged = URLRequest(url: URL(string: "http://127.0.0.1:\(server.http)/v1/qa/calls/\(call.id)/recording")!)
+            ranged.setValue("Bearer \(Keys.qa)", forHTTPHeaderField: "Authorization")
+            ranged.setValue("bytes=4-103", forHTTPHeaderField: "Range")
+            let (part, response) = try await URLSession.shared.data(for: ranged)
+            #expect((response as! HTTPURLResponse).statusCode == 206)
+            #expect(part == recording.1[4..<104])
+            #expect(try await server.get("/v1/qa/calls/\(call.id)/recording", key: Keys.gateway).0 == 403, "gateways cannot read recordings")
+            #expect(try await server.get("/v1/qa/calls/\(call.id)/recording").0 == 401)
+
+            // Exports.
+            let (_, srt) = try await server.get("/v1/qa/calls/\(call.id)/export?format=srt", key: Keys.qa)
+            let subtitles = String(decoding: srt, as: UTF8.self)
+            #expect(subtitles.hasPrefix("1\n00:00:0"), "\(subtitles.prefix(200))")
+            #expect(subtitles.contains("bot: Hello. This call may be recorded."))
+        }
+    }
+
+    /// The database is locked by another connection while the caller speaks: the lines wait in the writer's queue and
+    /// are all stored once the lock is released; nothing is lost and the outage is visible.
+    @Test func databaseOutageLosesNothing() async throws {
+        let scratch = try ScratchStore.make(.sqlite)
+        defer { scratch.remove() }
+        let store = try SQLiteTranscriptStore(path: String(scratch.url.dropFirst("sqlite:".count)), busyTimeout: 0.05)
+        try await store.migrate()
+        let fixture = try QualityFixture.make(store: store)
+        let writer = fixture.quality.writer
+        try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+            let events = fixture.quality.feed.subscribe(role: .qa)
+            let outage = Task { try await store.withWriteLockHeld(for: 6) }
+            try await Task.sleep(for: .milliseconds(300))
+            let call = OpenCall(port: server.audioSocket)
+            var callerLines = 0
+            for await event in events where event.kind == .utterance && event.utterance?.speaker == "caller" {
+                callerLines += 1
+                break
+            }
+            #expect(callerLines == 1)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(writer.isUnavailable, "the writer saw the store fail")
+            #expect(writer.pending > 0, "the lines are queued")
+            #expect(try await store.detail(of: call.id) == nil, "nothing could be written during the outage")
+            try await outage.value
+            #expect(await writer.flush(timeout: .seconds(30)))
+            #expect(!writer.isUnavailable)
+            let stored = try #require(try await store.detail(of: call.id))
+            #expect(stored.utterances.contains { $0.speaker == "caller" && $0.text.contains("forward") })
+            #expect(stored.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Hello.") })
+            try await call.end()
+            #expect(await writer.flush(timeout: .seconds(30)))
+            let final = try #require(try await store.detail(of: call.id))
+            #expect(final.call.status != "live")
+            #expect(writer.dropped == 0)
+        }
+    }
+}
