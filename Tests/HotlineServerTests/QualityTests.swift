@@ -103,25 +103,33 @@ extension TestServer {
     }
 }
 
-/// Keeps an AudioSocket call open: sends the recording, then silence until told to hang up.
+/// Keeps an AudioSocket call open: sends the recording (at once, or when `speak()` is called; silence until then), then
+/// silence until told to hang up.
 final class OpenCall: Sendable {
     let uuid = UUID()
     private let hangUp = Shared(false)
+    private let speaking: Shared<Bool>
     private let task: Task<Void, any Error>
 
-    init(port: Int) {
+    init(port: Int, speakAtOnce: Bool = true) {
         let uuid = uuid
         let hangUp = hangUp
+        let speaking = Shared(speakAtOnce)
+        self.speaking = speaking
         task = Task {
             let client = try await AudioSocketClient.connect(port: port)
             try await client.channel.executeThenClose { inbound, outbound in
                 try await outbound.write(.uuid(uuid))
                 let drain = Task { for try await _ in inbound {} }
+                let silence = ByteBuffer(bytes: [UInt8](repeating: 0, count: 320))
+                while !speaking.value.withLock({ $0 }) {
+                    try await outbound.write(.audio(silence, sampleRate: 8_000))
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 for frame in Recording.frames(.linear8k) {
                     try await outbound.write(.audio(ByteBuffer(bytes: frame), sampleRate: 8_000))
                     try await Task.sleep(for: .milliseconds(5))
                 }
-                let silence = ByteBuffer(bytes: [UInt8](repeating: 0, count: 320))
                 while !hangUp.value.withLock({ $0 }) {
                     try await outbound.write(.audio(silence, sampleRate: 8_000))
                     try await Task.sleep(for: .milliseconds(20))
@@ -133,6 +141,9 @@ final class OpenCall: Sendable {
     }
 
     var id: String { uuid.uuidString.lowercased() }
+
+    /// Starts the recording.
+    func speak() { speaking.value.withLock { $0 = true } }
 
     func end() async throws {
         hangUp.value.withLock { $0 = true }

@@ -7,7 +7,8 @@ enum Chart {
     /// Vertical bars over a sequence (calls per hour).
     static func columns(_ values: [(String, Double)], title: String) -> String {
         let width = 560.0, height = 220.0, left = 34.0, bottom = 24.0, top = 10.0
-        let maximum = max(values.map(\.1).max() ?? 0, 1)
+        // Counts: a top that divides into four whole-number ticks.
+        let maximum = (max(values.map(\.1).max() ?? 0, 4) / 4).rounded(.up) * 4
         let step = (width - left) / Double(max(values.count, 1))
         let labelEvery = max(1, values.count / 12)
         var marks = axis(maximum: maximum, width: width, left: left, top: top, plot: height - bottom - top)

@@ -1,0 +1,120 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HotlineCore
+@testable import HotlineServer
+import HotlineTestSupport
+import Testing
+
+/// The QA web page in headless Chromium (Debian's chromium and chromium-driver), as a reviewer uses it. Screenshots are
+/// kept in `.build/test-artifacts/qa-page/`.
+@Suite(.serialized, .enabled(if: Browser.available || ProcessInfo.processInfo.environment["HOTLINE_REQUIRE_BROWSER"] == "1"))
+struct QAPageTests {
+    static let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/test-artifacts/qa-page")
+        .standardized.path
+
+    @Test func reviewerJourney() async throws {
+        let scratch = try ScratchStore.make(.sqlite)
+        defer { scratch.remove() }
+        let fixture = try QualityFixture.make(store: try await scratch.open())
+        try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+            let browser = try await Browser.start()
+            do {
+                try await journey(server, browser, fixture)
+            } catch {
+                try? await browser.screenshot("\(Self.artifacts)/failure.png")
+                await browser.quit()
+                throw error
+            }
+            await browser.quit()
+        }
+    }
+
+    func journey(_ server: TestServer, _ browser: Browser, _ fixture: QualityFixture) async throws {
+        do {
+            let site = "http://127.0.0.1:\(server.http)"
+            func shot(_ name: String) async throws { try await browser.screenshot("\(Self.artifacts)/\(name).png") }
+
+            // Not logged in: the page sends the reviewer to the login; a wrong key is refused.
+            try await browser.go(site + "/qa")
+            try await browser.wait("document.querySelector('#key')")
+            #expect(try await browser.url.contains("/qa/login"))
+            try await browser.type("not-a-valid-key-at-all", into: "#key")
+            try await browser.click("#login")
+            try await browser.wait("document.querySelector('.error')")
+            try await shot("01-login-refused")
+            try await browser.type(Keys.gateway, into: "#key")  // a gateway key is not a QA key
+            try await browser.click("#login")
+            try await browser.wait("document.querySelector('.error')")
+            try await browser.type(Keys.qa, into: "#key")
+            try await browser.click("#login")
+            try await browser.wait("document.querySelector('#live')")
+            try await shot("02-calls-empty")
+
+            // A call comes in: it appears among the live calls without reloading.
+            let call = OpenCall(port: server.audioSocket, speakAtOnce: false)
+            try await browser.wait("document.getElementById('live-\(call.id)')")
+            try await shot("03-live-call")
+            try await browser.click("#live-\(call.id)")
+            try await browser.wait("document.getElementById('call') && document.getElementById('call').dataset.call === '\(call.id)'")
+            #expect(try await browser.run("return document.querySelectorAll('#transcript tr.line.caller').length") as? Int == 0)
+
+            // The caller speaks: the line appears on the open page, with the intent once understood.
+            call.speak()
+            try await browser.wait("[...document.querySelectorAll('#transcript tr.line.caller .text')].some(e => e.textContent.includes('forward'))")
+            try await browser.wait("[...document.querySelectorAll('#transcript tr.line.caller .meta')].some(e => e.textContent.includes('lost_card'))")
+            try await browser.wait("document.querySelectorAll('#findings .finding.critical').length > 0")
+            try await shot("04-live-call-page")
+            let shown = try await browser.run("return document.body.innerText") as? String ?? ""
+            #expect(!shown.contains("one one one two two two two"), "the card number is masked on the page")
+
+            // The call ends: the status changes and the recording becomes playable from any line.
+            try await call.end()
+            try await browser.wait("document.getElementById('call').dataset.status !== 'live'")
+            try await browser.wait("document.getElementById('player').readyState >= 1 && document.getElementById('player').duration > 1", timeout: .seconds(30))
+            let start = try await browser.run("""
+                const row = [...document.querySelectorAll('#transcript tr.line.caller')][0];
+                row.querySelector('.play').click(); return parseFloat(row.dataset.start);
+                """) as? Double ?? -1
+            #expect(start > 0)
+            try await browser.wait("Math.abs(document.getElementById('player').currentTime - \(start)) < 0.6")
+            try await shot("05-finished-call")
+
+            // The scorecard is saved and kept.
+            try await browser.run("""
+                const f = document.getElementById('review');
+                f.querySelector('[name=greeting]').value = '5'; f.querySelector('[name=resolution]').value = '3';
+                f.querySelector('textarea').value = 'Read the card number out loud.';
+                """)
+            try await browser.click("#save-review")
+            try await browser.wait("document.getElementById('review-status').textContent.includes('Saved')")
+            let reviews = try #require(try await fixture.quality.store.detail(of: call.id)?.reviews)
+            #expect(reviews.map(\.reviewer) == ["qa"])
+            #expect(reviews.first?.scores == ["greeting": 5, "resolution": 3])
+            #expect(reviews.first?.comment == "Read the card number out loud.")
+
+            // Search finds the finished call; its page shows the saved scores.
+            try await browser.go(site + "/qa?q=forward")
+            try await browser.wait("document.querySelectorAll('#results tbody tr').length === 1")
+            try await shot("06-search")
+            try await browser.click("#results tbody a")
+            try await browser.wait("document.querySelector('#review [name=greeting]') && document.querySelector('#review [name=greeting]').value === '5'")
+            #expect(try await browser.run("return document.querySelector('#player').getAttribute('src')") as? String != nil)
+
+            // The dashboard draws its charts; a QA login cannot reach admin endpoints.
+            try await browser.go(site + "/qa/dashboard")
+            try await browser.wait("document.querySelectorAll('svg').length >= 4")
+            #expect(try await browser.run("return document.getElementById('total-calls').textContent") as? String == "1")
+            try await shot("07-dashboard")
+            try await browser.run("window.__status = 0; fetch('/metrics').then(r => { window.__status = r.status; });")
+            try await browser.wait("window.__status !== 0")
+            #expect(try await browser.run("return window.__status") as? Int == 403)
+
+            // Logging out ends the session.
+            try await browser.go(site + "/qa/logout")
+            try await browser.go(site + "/qa")
+            try await browser.wait("document.querySelector('#key')")
+        }
+    }
+}
