@@ -7,6 +7,6 @@ struct Hotline: AsyncParsableCommand {
         commandName: "hotline",
         abstract: "Speech transcription and voice bots for customer-service phone lines.",
         version: "0.1.0",
-        subcommands: [TranscribeCommand.self, SayCommand.self, EvalCommand.self, SimulateCommand.self, IntentCommand.self, ChatCommand.self, FlowCommand.self, ServeCommand.self, BenchCommand.self]
+        subcommands: [TranscribeCommand.self, SayCommand.self, EvalCommand.self, SimulateCommand.self, IntentCommand.self, ChatCommand.self, FlowCommand.self, ServeCommand.self, QACommand.self, BenchCommand.self]
     )
 }

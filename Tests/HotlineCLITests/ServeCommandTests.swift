@@ -51,6 +51,8 @@ import Testing
               shutdown_grace: 2
             transcription:
               synchronous_seconds: 5
+            store:
+              url: sqlite:\(directory)/calls.sqlite
             log:
               level: warning
             """.write(toFile: config, atomically: true, encoding: .utf8)

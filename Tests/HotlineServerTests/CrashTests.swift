@@ -1,0 +1,108 @@
+import Foundation
+import HotlineCore
+import HotlineStore
+import NIOCore
+import Testing
+
+/// `hotline serve` as a process, killed with SIGKILL in the middle of a call: every line finalised before the kill is
+/// in the store. Then `hotline qa` reads that store as a reviewer would.
+@Suite(.serialized) struct CrashTests {
+    static var executable: String {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [directory, directory.deletingLastPathComponent()].map { $0.appendingPathComponent("hotline").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func killedMidCallKeepsFinalisedLines() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-crash-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = directory + "/calls.sqlite"
+        let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models").standardized.path
+        try """
+            http: {port: 0}
+            audiosocket: {port: 0}
+            auth:
+              keys: [{name: qa, key: qa-key-0123456789abcdef, roles: [qa]}]
+            bot: {flow: \(models)/flows/bank.yaml, caller_memory: \(directory)/callers.json}
+            calls: {recognizers: 1}
+            store: {url: "sqlite:\(database)", node: crash-test}
+            qa: {rules: \(models)/qa/rules.yaml}
+            log: {level: warning}
+            """.write(toFile: directory + "/hotline.yaml", atomically: true, encoding: .utf8)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: Self.executable)
+        server.arguments = ["serve", "--config", directory + "/hotline.yaml", "--ports-file", directory + "/ports.json"]
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        var port: Int?
+        for _ in 0..<1200 where port == nil && server.isRunning {
+            if let data = FileManager.default.contents(atPath: directory + "/ports.json"),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { port = object["audiosocket"] as? Int }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let audioSocket = try #require(port, "hotline serve did not start")
+
+        let call = OpenCall(port: audioSocket)
+        let store = try SQLiteTranscriptStore(path: database)
+        var stored: CallDetail?
+        for _ in 0..<600 {
+            stored = try await store.detail(of: call.id)
+            if stored?.utterances.contains(where: { $0.speaker == "caller" }) == true { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let before = try #require(stored, "the call never reached the store")
+        let callerLines = before.utterances.filter { $0.speaker == "caller" }
+        #expect(!callerLines.isEmpty)
+        kill(server.processIdentifier, SIGKILL)
+        for _ in 0..<100 where server.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!server.isRunning)
+        try? await call.end()
+        try await store.close()
+
+        let reopened = try SQLiteTranscriptStore(path: database)
+        try await reopened.migrate()
+        let after = try #require(try await reopened.detail(of: call.id))
+        #expect(after.call.status == "live", "the call never ended: it is kept as it was")
+        #expect(after.utterances.filter { $0.speaker == "caller" }.map(\.text) == callerLines.map(\.text), "every finalised line survived kill -9")
+        #expect(after.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Thank you for calling First Community Bank") })
+        try await reopened.close()
+
+        // hotline qa on the same store.
+        let list = try Self.run(["qa", "list", "--store", "sqlite:" + database, "--search", "forward"])
+        #expect(list.status == 0, "\(list.output)")
+        #expect(list.output.contains(call.id))
+        let show = try Self.run(["qa", "show", call.id, "--store", "sqlite:" + database])
+        #expect(show.output.contains("bot    Thank you for calling First Community Bank"), "\(show.output)")
+        #expect(show.output.contains("caller "))
+        let export = try Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "vtt", "--output", directory + "/subtitles"])
+        #expect(export.status == 0, "\(export.output)")
+        let vtt = try String(contentsOfFile: directory + "/subtitles/\(call.id).vtt", encoding: .utf8)
+        #expect(vtt.hasPrefix("WEBVTT\n\n00:00:0"), "\(vtt.prefix(100))")
+        #expect(vtt.contains("bot: Thank you for calling"))
+        let csv = try Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "csv"])
+        #expect(csv.output.hasPrefix("call_id,started_at,status,intent,score,sequence,speaker,start,end,confidence,line_intent,text\r\n"))
+        let report = try Self.run(["qa", "report", "--store", "sqlite:" + database])
+        #expect(report.output.contains("calls: 1 (completed by the bot 0, handed off 0, failed 0, live 1)"), "\(report.output)")
+        let missing = try Self.run(["qa", "show", "no-such-call", "--store", "sqlite:" + database])
+        #expect(missing.status != 0)
+        #expect(missing.output.contains("no call with id no-such-call"))
+        let nowhere = try Self.run(["qa", "list", "--store", "sqlite:" + directory + "/absent.sqlite"])
+        #expect(nowhere.status != 0)
+        #expect(nowhere.output.contains("no store at"))
+    }
+}
