@@ -1,5 +1,5 @@
 # Convenience targets; each calls the scripts the README names.
-.PHONY: build demo test bench bench-transcribe bench-calls bench-serve audio
+.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store audio
 
 build:
 	swift build -c release
@@ -21,6 +21,12 @@ bench-calls: build
 
 bench-serve: build
 	.build/release/hotline bench serve
+
+# Store throughput and live-feed latency on SQLite and on a scratch PostgreSQL database (started from Debian's package).
+bench-store: build
+	url=$$(scripts/start-postgres.sh) && base=$${url%/*} && \
+	psql "$$url" -qc "DROP DATABASE IF EXISTS hotline_bench" -qc "CREATE DATABASE hotline_bench" && \
+	.build/release/hotline bench store --postgres "$$base/hotline_bench"
 
 audio: build
 	scripts/make-audio.sh

@@ -91,6 +91,22 @@ public struct CallOutcome: Sendable, Equatable, Codable {
     public var errors: [String]
     /// The conversation so far.
     public var transcript: [CallLine]
+
+    /// Makes an outcome.
+    public init(id: String, gateway: Gateway, status: Status, callerNumber: String? = nil, startedAt: Date, endedAt: Date? = nil, endReason: String? = nil,
+                duration: Double, handoff: Handoff? = nil, errors: [String], transcript: [CallLine]) {
+        self.id = id
+        self.gateway = gateway
+        self.status = status
+        self.callerNumber = callerNumber
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.endReason = endReason
+        self.duration = duration
+        self.handoff = handoff
+        self.errors = errors
+        self.transcript = transcript
+    }
 }
 
 // MARK: - The bot behind the gateways
