@@ -8,10 +8,11 @@ if ! command -v pg_lsclusters >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null
 fi
-read -r version cluster port status _ < <(pg_lsclusters -h | head -1)
-if [ -z "${version:-}" ]; then
-  $sudo pg_createcluster 15 main >/dev/null
-  read -r version cluster port status _ < <(pg_lsclusters -h | head -1)
+version=""
+read -r version cluster port status _ < <(pg_lsclusters -h | head -1) || true
+if [ -z "$version" ]; then
+  $sudo pg_createcluster "$(ls /usr/lib/postgresql | sort -n | tail -1)" main >/dev/null
+  read -r version cluster port status _ < <(pg_lsclusters -h | head -1) || true
 fi
 [ "$status" = "online" ] || $sudo pg_ctlcluster "$version" "$cluster" start
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$1"; else sudo -u postgres sh -c "$1"; fi; }

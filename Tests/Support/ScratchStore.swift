@@ -42,7 +42,9 @@ public struct ScratchStore: Sendable {
         }
     }
 
-    public func open() async throws -> any TranscriptStore { try await TranscriptStores.open(url, logger: Logger(label: "test")) }
+    /// Opens the store. The connect deadline is generous: under the parallel test suite, tasks wait for the cooperative
+    /// pool behind tests that block it with child processes.
+    public func open() async throws -> any TranscriptStore { try await TranscriptStores.open(url, connectTimeout: 120, logger: Logger(label: "test")) }
 
     public func remove() { cleanup() }
 
