@@ -109,10 +109,10 @@ struct StoreBench: AsyncParsableCommand {
                 port = bound
                 break
             }
-            let client = SSEClient(port: port, key: "bench-qa-key-0123456789") { event in
+            let client = LiveFeedClient(port: port, key: "bench-qa-key-0123456789") { event in
                 if event.kind == .utterance, let line = event.utterance { log.arrived("\(line.callId)#\(line.sequence)", remote: false) }
             }
-            try await client.connected()
+            try await client.wait(for: ": connected", timeout: .seconds(10))
             let relayTask = otherFeed.map { feed in
                 Task {
                     for await event in feed.subscribe(role: .qa) where event.kind == .utterance {
@@ -191,43 +191,6 @@ private struct SilentBot: CallBot {
     func responder(for call: CallStart) async -> (any CallResponder)? { nil }
 }
 
-/// A QA viewer: reads `/v1/qa/feed` over a raw HTTP/1.1 connection and decodes each event.
-final class SSEClient: Sendable {
-    private let task: Task<Void, any Error>
-    private let state = LatencyLog()
-
-    init(port: Int, key: String, onEvent: @escaping @Sendable (FeedEvent) -> Void) {
-        let state = state
-        task = Task {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: "GET /v1/qa/feed HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(key)\r\n\r\n"))
-                var pending = ""
-                let decoder = JSONDecoder()
-                decoder.dateDecodingStrategy = .iso8601
-                for try await chunk in inbound {
-                    pending += String(buffer: chunk)
-                    if pending.contains(": connected") { state.sent("connected") }
-                    while let line = pending.range(of: "\n") {
-                        let text = String(pending[..<line.lowerBound])
-                        pending.removeSubrange(..<line.upperBound)
-                        if text.hasPrefix("data: "), let event = try? decoder.decode(FeedEvent.self, from: Data(text.dropFirst(6).utf8)) { onEvent(event) }
-                    }
-                }
-            }
-        }
-    }
-
-    func connected() async throws {
-        for _ in 0..<500 where !state.has("connected") { try await Task.sleep(for: .milliseconds(10)) }
-        guard state.has("connected") else { throw ValidationError("the live feed did not answer") }
-    }
-
-    func stop() { task.cancel() }
-}
-
 /// When each utterance was finalised and how long it took to reach the viewers.
 final class LatencyLog: Sendable {
     private struct State {
@@ -239,7 +202,6 @@ final class LatencyLog: Sendable {
     private let state = Mutex(State())
 
     func sent(_ key: String) { state.withLock { $0.sent[key] = .now } }
-    func has(_ key: String) -> Bool { state.withLock { $0.sent[key] != nil } }
 
     func arrived(_ key: String, remote: Bool) {
         let now = ContinuousClock.now

@@ -50,37 +50,6 @@ struct QualityFixture {
     }
 }
 
-/// Reads Server-Sent Events over a raw HTTP/1.1 connection (what a browser's EventSource does).
-final class EventStreamClient: Sendable {
-    let received = Shared("")
-    private let task: Task<Void, any Error>
-
-    init(port: Int, key: String) {
-        let received = received
-        task = Task {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: "GET /v1/qa/feed HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(key)\r\n\r\n"))
-                for try await chunk in inbound { received.value.withLock { $0 += String(buffer: chunk) } }
-            }
-        }
-    }
-
-    deinit { task.cancel() }
-
-    /// Waits until the stream holds `text` (up to `timeout`); returns when it arrived.
-    func wait(for text: String, timeout: Duration = .seconds(60)) async throws -> ContinuousClock.Instant {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if received.value.withLock({ $0.contains(text) }) { return .now }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        throw TestFailure(description: "the event stream never carried \(text); got: \(received.value.withLock { $0.suffix(2000) })")
-    }
-}
-
 extension TestServer {
     func json(_ path: String, key: String = Keys.qa) async throws -> [String: Any] {
         let (status, data) = try await get(path, key: key)
@@ -167,10 +136,10 @@ final class Shared<Value: Sendable>: Sendable {
         defer { scratch.remove() }
         let fixture = try QualityFixture.make(store: try await scratch.open())
         try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
-            let feed = EventStreamClient(port: server.http, key: Keys.qa)
-            _ = try await feed.wait(for: ": connected")
+            let feed = LiveFeedClient(port: server.http, key: Keys.qa)
+            try await feed.wait(for: ": connected")
             let call = OpenCall(port: server.audioSocket)
-            _ = try await feed.wait(for: "\"speaker\":\"caller\"")
+            try await feed.wait(for: "\"speaker\":\"caller\"")
             let detail = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
                 ((detail["utterances"] as? [[String: Any]]) ?? []).contains { $0["speaker"] as? String == "caller" && $0["intent"] != nil }
             }
@@ -192,7 +161,7 @@ final class Shared<Value: Sendable>: Sendable {
             try await call.end()
             let ended = try await server.poll("/v1/qa/calls/\(call.id)") { ($0["call"] as? [String: Any])?["status"] as? String != "live" }
             let (_, raw) = try await server.get("/v1/qa/calls/\(call.id)", key: Keys.qa)
-            let everything = String(decoding: raw, as: UTF8.self) + feed.received.value.withLock { $0 }
+            let everything = String(decoding: raw, as: UTF8.self) + feed.text
             #expect(!everything.contains("one one one two two two two"), "the card number must never be stored or shown")
             #expect(everything.contains("**** four four four four is now blocked"))
             // Reading a card number out is itself a finding (critical: a live alert), pointing at the bot's line.
@@ -202,7 +171,7 @@ final class Shared<Value: Sendable>: Sendable {
             #expect((ended["utterances"] as! [[String: Any]])[flagged]["speaker"] as? String == "bot")
             #expect((ended["call"] as! [String: Any])["score"] as? Double == 75)
             #expect((ended["call"] as! [String: Any])["worstSeverity"] as? String == "critical")
-            _ = try await feed.wait(for: "event: alert")
+            try await feed.wait(for: "event: alert")
 
             // The recording (caller left, bot right) arrives once the call is over; browsers seek with ranges.
             var recording = (0, Data())
