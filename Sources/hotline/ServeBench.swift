@@ -6,6 +6,7 @@ import FoundationNetworking
 import HotlineCore
 import HotlineEngines
 import HotlineServer
+import HotlineStore
 import HummingbirdWSClient
 import Logging
 import NIOCore
@@ -46,6 +47,9 @@ struct ServeBench: AsyncParsableCommand {
     @Option(help: "Recognizers in the server's pool (default: one per call).")
     var recognizers: Int?
 
+    @Option(help: "Transcript stores to compare, comma-separated: sqlite (a fresh file per round), none, or a postgres:// URL.")
+    var stores = "sqlite"
+
     @Option(help: "Seconds over which the callers' first calls start (callers follow the same script, so a short spread makes them all speak at once: a burst).")
     var stagger: Double = 10
 
@@ -60,16 +64,19 @@ struct ServeBench: AsyncParsableCommand {
         print(String(format: "%d cores; bank flow; callers speak LibriVox sentences at 8 kHz in 20 ms frames; hangover %.0f ms excluded; %.0f s rounds; starts spread over %.0f s",
                      ProcessInfo.processInfo.activeProcessorCount, hangover * 1000, seconds, stagger))
         let protocols: [BenchProtocol] = gateway == .both ? [.audiosocket, .twilio] : [gateway]
+        let storeList = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for proto in protocols {
+            for store in storeList {
             print("")
-            print("\(proto.rawValue):")
+            print("\(proto.rawValue), store \(TranscriptStores.redacted(store)):")
             print("  calls  replies  p50 ms  p95 ms  p99 ms  real-time  failures  server cores  CPU/call  RSS MB  RSS/call MB")
             for count in counts {
-                let round = try await runRound(proto, calls: count, scripts: scripts)
+                let round = try await runRound(proto, calls: count, scripts: scripts, store: store)
                 print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %5d/%-3d  %8d  %12.2f  %8.3f  %6.0f  %11.1f",
                              count, round.latencies.count, round.latencies.percentile(50) * 1000, round.latencies.percentile(95) * 1000,
                              round.latencies.percentile(99) * 1000, round.keptUp, round.calls, round.failures, round.serverCores,
                              round.serverCores / Double(count), round.serverRSS, (round.serverRSS - round.idleRSS) / Double(count)))
+            }
             }
         }
     }
@@ -84,9 +91,9 @@ struct ServeBench: AsyncParsableCommand {
         var idleRSS = 0.0
     }
 
-    private func runRound(_ proto: BenchProtocol, calls count: Int, scripts: [CallerScript]) async throws -> Round {
+    private func runRound(_ proto: BenchProtocol, calls count: Int, scripts: [CallerScript], store: String) async throws -> Round {
         let key = "bench-" + UUID().uuidString.lowercased()
-        let server = try BenchServer.start(key: key, recognizers: recognizers ?? count)
+        let server = try BenchServer.start(key: key, recognizers: recognizers ?? count, store: store)
         do {
             let round = try await measure(proto, calls: count, scripts: scripts, server: server, key: key)
             await server.stop()
@@ -354,7 +361,7 @@ final class BenchServer: Sendable {
     let httpPort: Int
     let audioSocketPort: Int
 
-    static func start(key: String, recognizers: Int) throws -> BenchServer {
+    static func start(key: String, recognizers: Int, store: String) throws -> BenchServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let portsFile = directory + "/ports.json"
@@ -365,6 +372,7 @@ final class BenchServer: Sendable {
         environment["HOTLINE_API_KEY"] = key
         environment["HOTLINE_RECOGNIZERS"] = "\(recognizers)"
         environment["HOTLINE_LOG_LEVEL"] = "notice"
+        environment["HOTLINE_STORE"] = store == "sqlite" ? "sqlite:\(directory)/calls.sqlite" : store
         process.environment = environment
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         _ = FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
