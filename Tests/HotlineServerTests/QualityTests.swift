@@ -238,4 +238,33 @@ final class Shared<Value: Sendable>: Sendable {
             #expect(writer.dropped == 0)
         }
     }
+
+    /// Two nodes on one PostgreSQL database: a viewer of node B sees node A's calls through LISTEN/NOTIFY, once, and
+    /// with the role's masking.
+    @Test(.enabled(if: StoreKind.available.contains(.postgres))) func feedAcrossNodes() async throws {
+        let scratch = try ScratchStore.make(.postgres)
+        defer { scratch.remove() }
+        let storeA = try await scratch.open()
+        let storeB = try await scratch.open()
+        let nodeA = try QualityFixture.make(store: storeA, node: "node-a").quality
+        let nodeB = try QualityFixture.make(store: storeB, node: "node-b").quality
+        let viewer = nodeB.feed.subscribe(role: .qa)
+        // Until node B's listener is subscribed, node A's events reach no one: start calls until one arrives.
+        for attempt in 0..<100 where nodeB.feed.liveCalls.isEmpty {
+            await nodeA.recorder.callStarted(CallStart(id: "across-\(attempt)", gateway: .twilio, callerNumber: "+15550100199"))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let heard = try #require(nodeB.feed.liveCalls.first)
+        #expect(heard.node == "node-a")
+        var iterator = viewer.makeAsyncIterator()
+        let first = await iterator.next()
+        #expect(first?.kind == .callStarted)
+        #expect(first?.node == "node-a")
+        #expect(first?.call?.callerNumber == "+1555…99", "qa viewers see masked numbers")
+        for fixture in [nodeA, nodeB] {
+            await fixture.writer.stop()
+            fixture.feed.shutdown()
+            try await fixture.store.close()
+        }
+    }
 }

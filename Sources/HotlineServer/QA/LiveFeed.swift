@@ -131,10 +131,12 @@ public final class LiveFeed: Sendable {
     public func shutdown() {
         outgoing?.finish()
         tasks.withLock { $0.forEach { $0.cancel() } }
-        state.withLock { state in
-            state.subscribers.values.forEach { $0.sink.finish() }
-            state.subscribers = [:]
+        // Finishing a stream runs its termination handler, which takes the lock: finish outside it.
+        let sinks = state.withLock { state in
+            defer { state.subscribers = [:] }
+            return state.subscribers.values.map(\.sink)
         }
+        sinks.forEach { $0.finish() }
     }
 
     /// Publishes an event of this node: to local viewers now, to other nodes through the relay.
