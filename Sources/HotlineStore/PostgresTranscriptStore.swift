@@ -204,27 +204,21 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
     }
 
     public func calls(matching query: CallQuery) async throws -> CallPage {
-        var conditions: [String] = []
         var binds = PostgresBindings()
         func bind(_ value: some PostgresNonThrowingEncodable) -> String {
             binds.append(value)
             return "$\(binds.count)"
         }
-        for word in query.searchWords {
-            conditions.append("c.id IN (SELECT call_id FROM utterances WHERE search_vector @@ plainto_tsquery('english', \(bind(word))))")
+        func bindFilter(_ value: StoreCoding.FilterValue) -> String {
+            switch value {
+            case .text(let text): bind(text)
+            case .number(let number): bind(number)
+            case .date(let date): bind(date)
+            }
         }
-        if let from = query.from { conditions.append("c.started_at >= \(bind(from))") }
-        if let to = query.to { conditions.append("c.started_at < \(bind(to))") }
-        if let status = query.status { conditions.append("c.status = \(bind(status))") }
-        if let intent = query.intent { conditions.append("c.intent = \(bind(intent))") }
-        if let number = query.callerNumber { conditions.append("c.caller_number = \(bind(number))") }
-        if let rule = query.rule { conditions.append("EXISTS (SELECT 1 FROM findings f WHERE f.call_id = c.id AND f.rule = \(bind(rule)))") }
-        if let severity = query.severity {
-            conditions.append("c.worst_severity IN (\(StoreCoding.severities(atLeast: severity).map { bind($0) }.joined(separator: ", ")))")
+        let filter = StoreCoding.whereClause(query, bind: bindFilter) { word in
+            "c.id IN (SELECT call_id FROM utterances WHERE search_vector @@ plainto_tsquery('english', \(bind(word))))"
         }
-        if let minimum = query.minimumScore { conditions.append("c.score >= \(bind(minimum))") }
-        if let maximum = query.maximumScore { conditions.append("c.score <= \(bind(maximum))") }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         var total = 0
         for try await count in try await client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM calls c \(filter)", binds: binds), logger: logger)
             .decode(Int.self)

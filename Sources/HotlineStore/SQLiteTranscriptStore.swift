@@ -146,26 +146,19 @@ public final class SQLiteTranscriptStore: TranscriptStore {
     }
 
     public func calls(matching query: CallQuery) async throws -> CallPage {
-        var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
-        for word in query.searchWords {
-            conditions.append("c.id IN (SELECT call_id FROM utterance_search WHERE utterance_search MATCH ?)")
-            arguments.append("\"\(word)\"")
+        func bind(_ value: StoreCoding.FilterValue) -> String {
+            switch value {
+            case .text(let text): arguments.append(text)
+            case .number(let number): arguments.append(number)
+            case .date(let date): arguments.append(date.timeIntervalSince1970)
+            }
+            return "?"
         }
-        if let from = query.from { conditions.append("c.started_at >= ?"); arguments.append(from.timeIntervalSince1970) }
-        if let to = query.to { conditions.append("c.started_at < ?"); arguments.append(to.timeIntervalSince1970) }
-        if let status = query.status { conditions.append("c.status = ?"); arguments.append(status) }
-        if let intent = query.intent { conditions.append("c.intent = ?"); arguments.append(intent) }
-        if let number = query.callerNumber { conditions.append("c.caller_number = ?"); arguments.append(number) }
-        if let rule = query.rule { conditions.append("EXISTS (SELECT 1 FROM findings f WHERE f.call_id = c.id AND f.rule = ?)"); arguments.append(rule) }
-        if let severity = query.severity {
-            let levels = StoreCoding.severities(atLeast: severity)
-            conditions.append("c.worst_severity IN (\(levels.map { _ in "?" }.joined(separator: ", ")))")
-            arguments += levels.map { $0 }
+        // FTS5 takes the word as a quoted string, so it is matched as a word and never as query syntax.
+        let filter = StoreCoding.whereClause(query, bind: bind) { word in
+            "c.id IN (SELECT call_id FROM utterance_search WHERE utterance_search MATCH \(bind(.text("\"\(word)\""))))"
         }
-        if let minimum = query.minimumScore { conditions.append("c.score >= ?"); arguments.append(minimum) }
-        if let maximum = query.maximumScore { conditions.append("c.score <= ?"); arguments.append(maximum) }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let countArguments = StatementArguments(arguments)
         let pageArguments = StatementArguments(arguments + [query.limit, query.offset])
         return try await pool.read { db in
@@ -192,12 +185,13 @@ public final class SQLiteTranscriptStore: TranscriptStore {
 
     public func deleteCalls(startedBefore date: Date) async throws -> Int {
         try await pool.write { db in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM calls WHERE started_at < ? AND status != 'live'", arguments: [date.timeIntervalSince1970])
+            let expired = "FROM calls WHERE started_at < ? AND status != 'live'"
+            let cutoff: StatementArguments = [date.timeIntervalSince1970]
             for table in ["utterances", "utterance_search", "events", "findings", "reviews", "recordings"] {
-                for id in ids { try db.execute(sql: "DELETE FROM \(table) WHERE call_id = ?", arguments: [id]) }
+                try db.execute(sql: "DELETE FROM \(table) WHERE call_id IN (SELECT id \(expired))", arguments: cutoff)
             }
-            for id in ids { try db.execute(sql: "DELETE FROM calls WHERE id = ?", arguments: [id]) }
-            return ids.count
+            try db.execute(sql: "DELETE \(expired)", arguments: cutoff)
+            return db.changesCount
         }
     }
 

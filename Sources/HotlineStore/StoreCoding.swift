@@ -26,6 +26,31 @@ enum StoreCoding {
         return (try? JSONDecoder().decode(type, from: data)) ?? fallback
     }
 
+    /// A value a call filter binds.
+    enum FilterValue {
+        case text(String)
+        case number(Double)
+        case date(Date)
+    }
+
+    /// A query's filters as a `WHERE` clause over `calls c` (empty when nothing filters). `bind` binds a value and
+    /// returns its placeholder; `search` gives the condition for one search word (binding it as the store needs).
+    static func whereClause(_ query: CallQuery, bind: (FilterValue) -> String, search: (String) -> String) -> String {
+        var conditions = query.searchWords.map(search)
+        if let from = query.from { conditions.append("c.started_at >= \(bind(.date(from)))") }
+        if let to = query.to { conditions.append("c.started_at < \(bind(.date(to)))") }
+        if let status = query.status { conditions.append("c.status = \(bind(.text(status)))") }
+        if let intent = query.intent { conditions.append("c.intent = \(bind(.text(intent)))") }
+        if let number = query.callerNumber { conditions.append("c.caller_number = \(bind(.text(number)))") }
+        if let rule = query.rule { conditions.append("EXISTS (SELECT 1 FROM findings f WHERE f.call_id = c.id AND f.rule = \(bind(.text(rule))))") }
+        if let severity = query.severity {
+            conditions.append("c.worst_severity IN (\(severities(atLeast: severity).map { bind(.text($0)) }.joined(separator: ", ")))")
+        }
+        if let minimum = query.minimumScore { conditions.append("c.score >= \(bind(.number(minimum)))") }
+        if let maximum = query.maximumScore { conditions.append("c.score <= \(bind(.number(maximum)))") }
+        return conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+    }
+
     /// Severities at least as serious as `severity` (for "worst finding ≥" filters).
     static func severities(atLeast severity: Severity) -> [String] {
         Severity.allCases.filter { $0 >= severity }.map(\.rawValue)

@@ -87,8 +87,7 @@ struct CallFilters: ParsableArguments {
 
     static func date(_ text: String?, _ name: String) throws -> Date? {
         guard let text else { return nil }
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        if let day = try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day()) { return day }
+        if let date = CallQuery.date(text) { return date }
         throw ValidationError("\(name) must be a date such as 2026-11-25 or 2026-11-25T10:00:00Z, not '\(text)'")
     }
 }

@@ -58,9 +58,7 @@ public enum CallExport {
     }
 
     static func timestamp(_ seconds: Double, _ format: Format) -> String {
-        let milliseconds = Int((max(0, seconds) * 1000).rounded())
-        let (hours, minutes, secs, millis) = (milliseconds / 3_600_000, milliseconds / 60_000 % 60, milliseconds / 1000 % 60, milliseconds % 1000)
-        return String(format: format == .srt ? "%02d:%02d:%02d,%03d" : "%02d:%02d:%02d.%03d", hours, minutes, secs, millis)
+        TranscriptFormatter.clock(seconds, separator: format == .srt ? "," : ".")
     }
 
     static func csvField(_ text: String) -> String {

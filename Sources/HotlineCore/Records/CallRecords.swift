@@ -293,6 +293,11 @@ public struct CallQuery: Sendable, Equatable {
         self.offset = offset
     }
 
+    /// A date as people type it in filters: `2026-11-25T10:00:00Z` or a day, `2026-11-25` (midnight UTC).
+    public static func date(_ text: String) -> Date? {
+        (try? Date(text, strategy: .iso8601)) ?? (try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day()))
+    }
+
     /// The words of `text` a full-text search looks for (letters and digits only, lower-case).
     public var searchWords: [String] {
         guard let text else { return [] }

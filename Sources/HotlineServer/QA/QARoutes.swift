@@ -129,8 +129,7 @@ extension HotlineServer {
     static func date(_ text: String?, _ name: String) throws -> Date? {
         guard let text, !text.isEmpty else { return nil }
         if let seconds = Double(text) { return Date(timeIntervalSince1970: seconds) }
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        if let day = try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day()) { return day }
+        if let date = CallQuery.date(text) { return date }
         throw HTTPError(.badRequest, message: "\(name) must be a date (2026-11-25 or 2026-11-25T10:00:00Z)")
     }
 
@@ -229,8 +228,11 @@ struct ReportResponse: Encodable, Sendable {
         findingsByRule = report.findingsByRule
         averageScore = report.averageScore
         averageReviewScore = report.averageReviewScore
-        callsPerHour = Dictionary(uniqueKeysWithValues: report.callsPerHour.map { (format.format($0.key), $0.value) })
-        scoreByDay = Dictionary(uniqueKeysWithValues: report.scoreByDay.map { (format.format($0.key), $0.value) })
-        findingsByDay = Dictionary(uniqueKeysWithValues: report.findingsByDay.map { (format.format($0.key), $0.value) })
+        func keyedByText<Value>(_ byDate: [Date: Value]) -> [String: Value] {
+            Dictionary(uniqueKeysWithValues: byDate.map { (format.format($0.key), $0.value) })
+        }
+        callsPerHour = keyedByText(report.callsPerHour)
+        scoreByDay = keyedByText(report.scoreByDay)
+        findingsByDay = keyedByText(report.findingsByDay)
     }
 }
