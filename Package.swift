@@ -130,6 +130,6 @@ let package = Package(
         .target(name: "HotlineTestSupport", dependencies: ["HotlineStore", "HotlineCore", .product(name: "Logging", package: "swift-log")],
                 path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "HotlineStoreTests", dependencies: ["HotlineStore", "HotlineCore", "HotlineTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore", "HotlineTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,29 +1,18 @@
 import Foundation
 import HotlineCore
 import HotlineStore
+import HotlineTestSupport
 import NIOCore
 import Testing
 
 /// `hotline serve` as a process, killed with SIGKILL in the middle of a call: every line finalised before the kill is
 /// in the store. Then `hotline qa` reads that store as a reviewer would.
 @Suite(.serialized) struct CrashTests {
-    static var executable: String {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [directory, directory.deletingLastPathComponent()].map { $0.appendingPathComponent("hotline").path }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }
+    static var executable: String { hotlineExecutable }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try runHotline(arguments)
+        return (result.status, result.output)
     }
 
     @Test func killedMidCallKeepsFinalisedLines() async throws {

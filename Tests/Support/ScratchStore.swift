@@ -77,4 +77,3 @@ public func withStore(_ kind: StoreKind, _ body: (any TranscriptStore) async thr
         throw error
     }
 }
-
