@@ -202,7 +202,10 @@ public final class SQLiteTranscriptStore: TranscriptStore {
     /// Runs `body` while holding the database's write lock from another connection (tests: a database that is
     /// briefly unavailable to the server's writes).
     public func withWriteLockHeld(for seconds: Double) async throws {
-        let queue = try DatabaseQueue(path: path)
+        // Wait for the lock like any writer (the server may be writing at that moment), then keep it.
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
         try await queue.write { db in
             try db.execute(sql: "INSERT INTO calls (id, gateway, started_at, status) VALUES ('lock-holder', 'test', 0, 'completed')")
             Thread.sleep(forTimeInterval: seconds)
