@@ -15,19 +15,19 @@ struct QAPageTests {
         .standardized.path
 
     @Test func reviewerJourney() async throws {
-        let scratch = try ScratchStore.make(.sqlite)
-        defer { scratch.remove() }
-        let fixture = try QualityFixture.make(store: try await scratch.open())
-        try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
-            let browser = try await Browser.start()
-            do {
-                try await journey(server, browser, fixture)
-            } catch {
-                try? await browser.screenshot("\(Self.artifacts)/failure.png")
+        try await withScratchStore(.sqlite) { scratch in
+            let fixture = try QualityFixture.make(store: try await scratch.open())
+            try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+                let browser = try await Browser.start()
+                do {
+                    try await journey(server, browser, fixture)
+                } catch {
+                    try? await browser.screenshot("\(Self.artifacts)/failure.png")
+                    await browser.quit()
+                    throw error
+                }
                 await browser.quit()
-                throw error
             }
-            await browser.quit()
         }
     }
 

@@ -132,139 +132,139 @@ final class Shared<Value: Sendable>: Sendable {
     /// Every line is stored as it is said and can be read and searched while the call is live; the live feed carries it;
     /// the bot's card number is masked everywhere; the recording is stored when the call ends and can be fetched in ranges.
     @Test(arguments: StoreKind.available) func callStoredAsItHappens(kind: StoreKind) async throws {
-        let scratch = try ScratchStore.make(kind)
-        defer { scratch.remove() }
-        let fixture = try QualityFixture.make(store: try await scratch.open())
-        try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
-            let feed = LiveFeedClient(port: server.http, key: Keys.qa)
-            try await feed.wait(for: ": connected")
-            let call = OpenCall(port: server.audioSocket)
-            try await feed.wait(for: "\"speaker\":\"caller\"")
-            let detail = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
-                ((detail["utterances"] as? [[String: Any]]) ?? []).contains { $0["speaker"] as? String == "caller" && $0["intent"] != nil }
-            }
-            let record = detail["call"] as! [String: Any]
-            #expect(record["status"] as? String == "live", "readable while the call is live")
-            let lines = detail["utterances"] as! [[String: Any]]
-            let caller = lines.first { $0["speaker"] as? String == "caller" }!
-            #expect((caller["text"] as! String).contains("forward"))
-            #expect((caller["words"] as! [[String: Any]]).count >= 3)
-            #expect(caller["intent"] as? String == "lost_card")
-            #expect(caller["search"] as? String == "general")
-            let search = try await server.json("/v1/qa/calls?q=forward&status=live")
-            #expect((search["calls"] as! [[String: Any]]).map { $0["id"] as? String } == [call.id])
+        try await withScratchStore(kind) { scratch in
+            let fixture = try QualityFixture.make(store: try await scratch.open())
+            try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+                let feed = LiveFeedClient(port: server.http, key: Keys.qa)
+                try await feed.wait(for: ": connected")
+                let call = OpenCall(port: server.audioSocket)
+                try await feed.wait(for: "\"speaker\":\"caller\"")
+                let detail = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
+                    ((detail["utterances"] as? [[String: Any]]) ?? []).contains { $0["speaker"] as? String == "caller" && $0["intent"] != nil }
+                }
+                let record = detail["call"] as! [String: Any]
+                #expect(record["status"] as? String == "live", "readable while the call is live")
+                let lines = detail["utterances"] as! [[String: Any]]
+                let caller = lines.first { $0["speaker"] as? String == "caller" }!
+                #expect((caller["text"] as! String).contains("forward"))
+                #expect((caller["words"] as! [[String: Any]]).count >= 3)
+                #expect(caller["intent"] as? String == "lost_card")
+                #expect(caller["search"] as? String == "general")
+                let search = try await server.json("/v1/qa/calls?q=forward&status=live")
+                #expect((search["calls"] as! [[String: Any]]).map { $0["id"] as? String } == [call.id])
 
-            // The card number the bot read out is masked in the store, the API and the feed.
-            _ = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
-                ((detail["utterances"] as? [[String: Any]]) ?? []).contains { ($0["text"] as? String ?? "").contains("now blocked") }
-            }
-            try await call.end()
-            let ended = try await server.poll("/v1/qa/calls/\(call.id)") { ($0["call"] as? [String: Any])?["status"] as? String != "live" }
-            let (_, raw) = try await server.get("/v1/qa/calls/\(call.id)", key: Keys.qa)
-            let everything = String(decoding: raw, as: UTF8.self) + feed.text
-            #expect(!everything.contains("one one one two two two two"), "the card number must never be stored or shown")
-            #expect(everything.contains("**** four four four four is now blocked"))
-            // Reading a card number out is itself a finding (critical: a live alert), pointing at the bot's line.
-            let findings = ended["findings"] as! [[String: Any]]
-            #expect(findings.map { $0["rule"] as? String } == ["sensitive_data"])
-            let flagged = try #require(findings.first?["utterance"] as? Int)
-            #expect((ended["utterances"] as! [[String: Any]])[flagged]["speaker"] as? String == "bot")
-            #expect((ended["call"] as! [String: Any])["score"] as? Double == 75)
-            #expect((ended["call"] as! [String: Any])["worstSeverity"] as? String == "critical")
-            try await feed.wait(for: "event: alert")
+                // The card number the bot read out is masked in the store, the API and the feed.
+                _ = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
+                    ((detail["utterances"] as? [[String: Any]]) ?? []).contains { ($0["text"] as? String ?? "").contains("now blocked") }
+                }
+                try await call.end()
+                let ended = try await server.poll("/v1/qa/calls/\(call.id)") { ($0["call"] as? [String: Any])?["status"] as? String != "live" }
+                let (_, raw) = try await server.get("/v1/qa/calls/\(call.id)", key: Keys.qa)
+                let everything = String(decoding: raw, as: UTF8.self) + feed.text
+                #expect(!everything.contains("one one one two two two two"), "the card number must never be stored or shown")
+                #expect(everything.contains("**** four four four four is now blocked"))
+                // Reading a card number out is itself a finding (critical: a live alert), pointing at the bot's line.
+                let findings = ended["findings"] as! [[String: Any]]
+                #expect(findings.map { $0["rule"] as? String } == ["sensitive_data"])
+                let flagged = try #require(findings.first?["utterance"] as? Int)
+                #expect((ended["utterances"] as! [[String: Any]])[flagged]["speaker"] as? String == "bot")
+                #expect((ended["call"] as! [String: Any])["score"] as? Double == 75)
+                #expect((ended["call"] as! [String: Any])["worstSeverity"] as? String == "critical")
+                try await feed.wait(for: "event: alert")
 
-            // The recording (caller left, bot right) arrives once the call is over; browsers seek with ranges.
-            var recording = (0, Data())
-            for _ in 0..<100 where recording.0 != 200 {
-                recording = try await server.get("/v1/qa/calls/\(call.id)/recording", key: Keys.qa)
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(recording.0 == 200)
-            #expect(recording.1.prefix(4) == Data("fLaC".utf8))
-            var ranged = URLRequest(url: URL(string: "http://127.0.0.1:\(server.http)/v1/qa/calls/\(call.id)/recording")!)
-            ranged.setValue("Bearer \(Keys.qa)", forHTTPHeaderField: "Authorization")
-            ranged.setValue("bytes=4-103", forHTTPHeaderField: "Range")
-            let (part, response) = try await URLSession.shared.data(for: ranged)
-            #expect((response as! HTTPURLResponse).statusCode == 206)
-            #expect(part == recording.1[4..<104])
-            #expect(try await server.get("/v1/qa/calls/\(call.id)/recording", key: Keys.gateway).0 == 403, "gateways cannot read recordings")
-            #expect(try await server.get("/v1/qa/calls/\(call.id)/recording").0 == 401)
+                // The recording (caller left, bot right) arrives once the call is over; browsers seek with ranges.
+                var recording = (0, Data())
+                for _ in 0..<100 where recording.0 != 200 {
+                    recording = try await server.get("/v1/qa/calls/\(call.id)/recording", key: Keys.qa)
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(recording.0 == 200)
+                #expect(recording.1.prefix(4) == Data("fLaC".utf8))
+                var ranged = URLRequest(url: URL(string: "http://127.0.0.1:\(server.http)/v1/qa/calls/\(call.id)/recording")!)
+                ranged.setValue("Bearer \(Keys.qa)", forHTTPHeaderField: "Authorization")
+                ranged.setValue("bytes=4-103", forHTTPHeaderField: "Range")
+                let (part, response) = try await URLSession.shared.data(for: ranged)
+                #expect((response as! HTTPURLResponse).statusCode == 206)
+                #expect(part == recording.1[4..<104])
+                #expect(try await server.get("/v1/qa/calls/\(call.id)/recording", key: Keys.gateway).0 == 403, "gateways cannot read recordings")
+                #expect(try await server.get("/v1/qa/calls/\(call.id)/recording").0 == 401)
 
-            // Exports.
-            let (_, srt) = try await server.get("/v1/qa/calls/\(call.id)/export?format=srt", key: Keys.qa)
-            let subtitles = String(decoding: srt, as: UTF8.self)
-            #expect(subtitles.hasPrefix("1\n00:00:0"), "\(subtitles.prefix(200))")
-            #expect(subtitles.contains("bot: Hello. This call may be recorded."))
+                // Exports.
+                let (_, srt) = try await server.get("/v1/qa/calls/\(call.id)/export?format=srt", key: Keys.qa)
+                let subtitles = String(decoding: srt, as: UTF8.self)
+                #expect(subtitles.hasPrefix("1\n00:00:0"), "\(subtitles.prefix(200))")
+                #expect(subtitles.contains("bot: Hello. This call may be recorded."))
+            }
         }
     }
 
     /// The database is locked by another connection while the caller speaks: the lines wait in the writer's queue and
     /// are all stored once the lock is released; nothing is lost and the outage is visible.
     @Test func databaseOutageLosesNothing() async throws {
-        let scratch = try ScratchStore.make(.sqlite)
-        defer { scratch.remove() }
-        let store = try SQLiteTranscriptStore(path: String(scratch.url.dropFirst("sqlite:".count)), busyTimeout: 0.05)
-        try await store.migrate()
-        let fixture = try QualityFixture.make(store: store)
-        let writer = fixture.quality.writer
-        try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
-            let events = fixture.quality.feed.subscribe(role: .qa)
-            let outage = Task { try await store.withWriteLockHeld(for: 6) }
-            try await Task.sleep(for: .milliseconds(300))
-            let call = OpenCall(port: server.audioSocket)
-            var callerLines = 0
-            for await event in events where event.kind == .utterance && event.utterance?.speaker == "caller" {
-                callerLines += 1
-                break
+        try await withScratchStore(.sqlite) { scratch in
+            let store = try SQLiteTranscriptStore(path: String(scratch.url.dropFirst("sqlite:".count)), busyTimeout: 0.05)
+            try await store.migrate()
+            let fixture = try QualityFixture.make(store: store)
+            let writer = fixture.quality.writer
+            try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+                let events = fixture.quality.feed.subscribe(role: .qa)
+                let outage = Task { try await store.withWriteLockHeld(for: 6) }
+                try await Task.sleep(for: .milliseconds(300))
+                let call = OpenCall(port: server.audioSocket)
+                var callerLines = 0
+                for await event in events where event.kind == .utterance && event.utterance?.speaker == "caller" {
+                    callerLines += 1
+                    break
+                }
+                #expect(callerLines == 1)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(writer.isUnavailable, "the writer saw the store fail")
+                #expect(writer.pending > 0, "the lines are queued")
+                #expect(try await store.detail(of: call.id) == nil, "nothing could be written during the outage")
+                try await outage.value
+                #expect(await writer.flush(timeout: .seconds(30)))
+                #expect(!writer.isUnavailable)
+                let stored = try #require(try await store.detail(of: call.id))
+                #expect(stored.utterances.contains { $0.speaker == "caller" && $0.text.contains("forward") })
+                #expect(stored.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Hello.") })
+                try await call.end()
+                var final = try #require(try await store.detail(of: call.id))
+                for _ in 0..<300 where final.call.status == "live" {
+                    try await Task.sleep(for: .milliseconds(100))
+                    final = try #require(try await store.detail(of: call.id))
+                }
+                #expect(final.call.status != "live", "the end of the call is stored too")
+                #expect(writer.dropped == 0)
             }
-            #expect(callerLines == 1)
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(writer.isUnavailable, "the writer saw the store fail")
-            #expect(writer.pending > 0, "the lines are queued")
-            #expect(try await store.detail(of: call.id) == nil, "nothing could be written during the outage")
-            try await outage.value
-            #expect(await writer.flush(timeout: .seconds(30)))
-            #expect(!writer.isUnavailable)
-            let stored = try #require(try await store.detail(of: call.id))
-            #expect(stored.utterances.contains { $0.speaker == "caller" && $0.text.contains("forward") })
-            #expect(stored.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Hello.") })
-            try await call.end()
-            var final = try #require(try await store.detail(of: call.id))
-            for _ in 0..<300 where final.call.status == "live" {
-                try await Task.sleep(for: .milliseconds(100))
-                final = try #require(try await store.detail(of: call.id))
-            }
-            #expect(final.call.status != "live", "the end of the call is stored too")
-            #expect(writer.dropped == 0)
         }
     }
 
     /// Two nodes on one PostgreSQL database: a viewer of node B sees node A's calls through LISTEN/NOTIFY, once, and
     /// with the role's masking.
     @Test(.enabled(if: StoreKind.available.contains(.postgres))) func feedAcrossNodes() async throws {
-        let scratch = try ScratchStore.make(.postgres)
-        defer { scratch.remove() }
-        let storeA = try await scratch.open()
-        let storeB = try await scratch.open()
-        let nodeA = try QualityFixture.make(store: storeA, node: "node-a").quality
-        let nodeB = try QualityFixture.make(store: storeB, node: "node-b").quality
-        let viewer = nodeB.feed.subscribe(role: .qa)
-        // Until node B's listener is subscribed, node A's events reach no one: start calls until one arrives.
-        for attempt in 0..<100 where nodeB.feed.liveCalls.isEmpty {
-            await nodeA.recorder.callStarted(CallStart(id: "across-\(attempt)", gateway: .twilio, callerNumber: "+15550100199"))
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let heard = try #require(nodeB.feed.liveCalls.first)
-        #expect(heard.node == "node-a")
-        var iterator = viewer.makeAsyncIterator()
-        let first = await iterator.next()
-        #expect(first?.kind == .callStarted)
-        #expect(first?.node == "node-a")
-        #expect(first?.call?.callerNumber == "+1555…99", "qa viewers see masked numbers")
-        for fixture in [nodeA, nodeB] {
-            await fixture.writer.stop()
-            fixture.feed.shutdown()
-            try await fixture.store.close()
+        try await withScratchStore(.postgres) { scratch in
+            let storeA = try await scratch.open()
+            let storeB = try await scratch.open()
+            let nodeA = try QualityFixture.make(store: storeA, node: "node-a").quality
+            let nodeB = try QualityFixture.make(store: storeB, node: "node-b").quality
+            let viewer = nodeB.feed.subscribe(role: .qa)
+            // Until node B's listener is subscribed, node A's events reach no one: start calls until one arrives.
+            for attempt in 0..<100 where nodeB.feed.liveCalls.isEmpty {
+                await nodeA.recorder.callStarted(CallStart(id: "across-\(attempt)", gateway: .twilio, callerNumber: "+15550100199"))
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let heard = try #require(nodeB.feed.liveCalls.first)
+            #expect(heard.node == "node-a")
+            var iterator = viewer.makeAsyncIterator()
+            let first = await iterator.next()
+            #expect(first?.kind == .callStarted)
+            #expect(first?.node == "node-a")
+            #expect(first?.call?.callerNumber == "+1555…99", "qa viewers see masked numbers")
+            for fixture in [nodeA, nodeB] {
+                await fixture.writer.stop()
+                fixture.feed.shutdown()
+                try await fixture.store.close()
+            }
         }
     }
 }

@@ -169,14 +169,14 @@ struct StoreTests {
 
     @Test("opening a store twice migrates once and keeps the data", arguments: StoreKind.available)
     func reopen(kind: StoreKind) async throws {
-        let scratch = try ScratchStore.make(kind)
-        defer { scratch.remove() }
-        let first = try await scratch.open()
-        try await first.save(call: call("kept"))
-        try await first.close()
-        let second = try await scratch.open()
-        #expect(try await second.call(id: "kept")?.id == "kept")
-        try await second.close()
+        try await withScratchStore(kind) { scratch in
+            let first = try await scratch.open()
+            try await first.save(call: call("kept"))
+            try await first.close()
+            let second = try await scratch.open()
+            #expect(try await second.call(id: "kept")?.id == "kept")
+            try await second.close()
+        }
     }
 
     @Test("a store that cannot be reached is named in the error")
@@ -192,21 +192,21 @@ struct StoreTests {
 
     @Test("PostgreSQL relays live-feed events between nodes (LISTEN/NOTIFY)", .enabled(if: StoreKind.available.contains(.postgres)))
     func feedRelay() async throws {
-        let scratch = try ScratchStore.make(.postgres)
-        defer { scratch.remove() }
-        let nodeA = try await scratch.open() as! PostgresTranscriptStore
-        let nodeB = try await scratch.open() as! PostgresTranscriptStore
-        let received = Mutex<[String]>([])
-        let listener = Task { try await nodeB.listen { payload in received.withLock { $0.append(payload) } } }
-        // The listener may not be subscribed yet: publish until it hears.
-        for attempt in 0..<50 where received.withLock({ $0.isEmpty }) {
-            try await nodeA.publish("{\"n\":\(attempt)}")
-            try await Task.sleep(for: .milliseconds(100))
+        try await withScratchStore(.postgres) { scratch in
+            let nodeA = try await scratch.open() as! PostgresTranscriptStore
+            let nodeB = try await scratch.open() as! PostgresTranscriptStore
+            let received = Mutex<[String]>([])
+            let listener = Task { try await nodeB.listen { payload in received.withLock { $0.append(payload) } } }
+            // The listener may not be subscribed yet: publish until it hears.
+            for attempt in 0..<50 where received.withLock({ $0.isEmpty }) {
+                try await nodeA.publish("{\"n\":\(attempt)}")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let heard = received.withLock { $0.first }
+            #expect(heard?.hasPrefix("{\"n\":") == true)
+            listener.cancel()
+            try await nodeA.close()
+            try await nodeB.close()
         }
-        let heard = received.withLock { $0.first }
-        #expect(heard?.hasPrefix("{\"n\":") == true)
-        listener.cancel()
-        try await nodeA.close()
-        try await nodeB.close()
-    }
+        }
 }
