@@ -12,8 +12,8 @@ enum CLI {
 
     typealias Result = HotlineRun
 
-    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Result {
-        try runHotline(arguments, stdin: stdin, environment: environment)
+    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws -> Result {
+        try await runHotline(arguments, stdin: stdin, environment: environment)
     }
 
     static func temporaryDirectory() throws -> String {
@@ -24,13 +24,13 @@ enum CLI {
 }
 
 @Suite(.serialized) struct TranscribeCommandTests {
-    @Test func aBatchWithBadFilesReportsEachAndCompletesTheRest() throws {
+    @Test func aBatchWithBadFilesReportsEachAndCompletesTheRest() async throws {
         let directory = try CLI.temporaryDirectory()
         let corrupt = directory + "/corrupt.wav"
         try Data("RIFF....WAVEfmt garbage".utf8).write(to: URL(fileURLWithPath: corrupt))
         let empty = directory + "/empty.ogg"
         #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
-        let result = try CLI.run(["transcribe", CLI.data + "/goforward.raw", directory + "/missing.wav", corrupt, empty, CLI.data + "/cards/001.wav"])
+        let result = try await CLI.run(["transcribe", CLI.data + "/goforward.raw", directory + "/missing.wav", corrupt, empty, CLI.data + "/cards/001.wav"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("go forward ten meters"))
         #expect(result.stdout.contains("==> \(CLI.data)/cards/001.wav <=="))
@@ -45,10 +45,10 @@ enum CLI {
         #expect(!result.stderr.contains("\u{1B}["))  // no progress bar when not on a terminal
     }
 
-    @Test func everyFormatGoesToOneFilePerInput() throws {
+    @Test func everyFormatGoesToOneFilePerInput() async throws {
         let directory = try CLI.temporaryDirectory()
         for format in ["text", "json", "srt", "vtt"] {
-            let result = try CLI.run(["transcribe", "-q", "--format", format, "--output", directory, CLI.data + "/cards"])
+            let result = try await CLI.run(["transcribe", "-q", "--format", format, "--output", directory, CLI.data + "/cards"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.isEmpty)
         }
@@ -61,29 +61,29 @@ enum CLI {
         #expect(try String(contentsOfFile: directory + "/001.srt", encoding: .utf8).hasPrefix("1\n00:00:"))
     }
 
-    @Test func aGrammarAndRawTelephoneOptionsApply() throws {
-        let result = try CLI.run(["transcribe", "-q", "--grammar", CLI.data + "/cards/cards.gram", "--format", "json", CLI.data + "/cards/005.wav"])
+    @Test func aGrammarAndRawTelephoneOptionsApply() async throws {
+        let result = try await CLI.run(["transcribe", "-q", "--grammar", CLI.data + "/cards/cards.gram", "--format", "json", CLI.data + "/cards/005.wav"])
         #expect(result.status == 0)
         let transcript = try JSONDecoder().decode(Transcript.self, from: Data(result.stdout.utf8))
         #expect(transcript.text() == "eight of spades four of clubs seven of hearts")
-        let missing = try CLI.run(["transcribe", "--grammar", "/nonexistent.gram", CLI.data + "/cards/005.wav"])
+        let missing = try await CLI.run(["transcribe", "--grammar", "/nonexistent.gram", CLI.data + "/cards/005.wav"])
         #expect(missing.status != 0 && missing.stderr.contains("/nonexistent.gram"))
     }
 
-    @Test func globsAndDirectoriesExpand() throws {
-        let result = try CLI.run(["transcribe", "-q", "--format", "json", CLI.data + "/cards/00[12].wav"])
+    @Test func globsAndDirectoriesExpand() async throws {
+        let result = try await CLI.run(["transcribe", "-q", "--format", "json", CLI.data + "/cards/00[12].wav"])
         #expect(result.status == 0)
         #expect(result.stdout.split(separator: "\n").count == 2)  // one JSON document per line for several files
-        let nothing = try CLI.run(["transcribe", "-q", CLI.data + "/cards/*.nothing"])
+        let nothing = try await CLI.run(["transcribe", "-q", CLI.data + "/cards/*.nothing"])
         #expect(nothing.status == 1 && nothing.stderr.contains("no such file"))
     }
 }
 
 @Suite(.serialized) struct SayAndEvalCommandTests {
-    @Test func sayWritesWidebandAndTelephoneWAVs() throws {
+    @Test func sayWritesWidebandAndTelephoneWAVs() async throws {
         let directory = try CLI.temporaryDirectory()
-        #expect(try CLI.run(["say", "Thank you for calling.", "-o", directory + "/wide.wav"]).status == 0)
-        #expect(try CLI.run(["say", "-", "--audio-format", "ulaw", "--rate", "150", "-o", directory + "/phone.wav"], stdin: "Please hold.").status == 0)
+        #expect(try await CLI.run(["say", "Thank you for calling.", "-o", directory + "/wide.wav"]).status == 0)
+        #expect(try await CLI.run(["say", "-", "--audio-format", "ulaw", "--rate", "150", "-o", directory + "/phone.wav"], stdin: "Please hold.").status == 0)
         let wide = try Data(contentsOf: URL(fileURLWithPath: directory + "/wide.wav"))
         let phone = try Data(contentsOf: URL(fileURLWithPath: directory + "/phone.wav"))
         // WAV fmt chunk: format tag at 20 (1 PCM, 7 μ-law), sample rate at 24.
@@ -92,16 +92,16 @@ enum CLI {
         #expect(uint16(wide, 20) == 1 && uint32(wide, 24) == 22_050)
         #expect(uint16(phone, 20) == 7 && uint32(phone, 24) == 8_000)
         #expect(wide.count > 22_050)  // more than half a second of speech
-        let bad = try CLI.run(["say", "hello", "--voice", "no-such-voice", "-o", directory + "/x.wav"])
+        let bad = try await CLI.run(["say", "hello", "--voice", "no-such-voice", "-o", directory + "/x.wav"])
         #expect(bad.status != 0 && bad.stderr.contains("no-such-voice"))
     }
 
-    @Test func evalScoresHypothesisFilesAndAudio() throws {
+    @Test func evalScoresHypothesisFilesAndAudio() async throws {
         let reference = CLI.data + "/librivox/transcription"
-        let hypotheses = try CLI.run(["eval", "--reference", reference, CLI.data + "/librivox/test-lm.match"])
+        let hypotheses = try await CLI.run(["eval", "--reference", reference, CLI.data + "/librivox/test-lm.match"])
         #expect(hypotheses.status == 0)
         #expect(hypotheses.stdout.contains("TOTAL") && hypotheses.stdout.contains("71"))
-        let audio = try CLI.run(["eval", "--json", "-r", CLI.data + "/cards/cards.transcription", "--grammar", CLI.data + "/cards/cards.gram", CLI.data + "/cards"])
+        let audio = try await CLI.run(["eval", "--json", "-r", CLI.data + "/cards/cards.transcription", "--grammar", CLI.data + "/cards/cards.gram", CLI.data + "/cards"])
         #expect(audio.status == 0, "\(audio.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(audio.stdout.utf8)) as? [String: Any])
         #expect(report["wer"] as? Double == 0)
@@ -109,7 +109,7 @@ enum CLI {
         let directory = try CLI.temporaryDirectory()
         try "call-1\tgo forward ten meters\n".write(toFile: directory + "/refs.tsv", atomically: true, encoding: .utf8)
         try "unknown-id\tgo forward\n".write(toFile: directory + "/hyp.tsv", atomically: true, encoding: .utf8)
-        let unmatched = try CLI.run(["eval", "-r", directory + "/refs.tsv", directory + "/hyp.tsv"])
+        let unmatched = try await CLI.run(["eval", "-r", directory + "/refs.tsv", directory + "/hyp.tsv"])
         #expect(unmatched.status == 1 && unmatched.stderr.contains("unknown-id: no reference transcript"))
     }
 }
@@ -135,7 +135,7 @@ enum CLI {
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
-    @Test func aTenMinuteCallKeepsMemoryFlat() throws {
+    @Test func aTenMinuteCallKeepsMemoryFlat() async throws {
         let directory = try CLI.temporaryDirectory()
         for minutes in [1.0, 10.0] { try Self.longCall(seconds: minutes * 60, path: "\(directory)/call-\(Int(minutes)).wav") }
         // Peak RSS is noisy when the rest of the suite loads the machine (one run in three saw 248 → 380 MB while
@@ -146,7 +146,7 @@ enum CLI {
             for minutes in [1.0, 10.0] {
                 // Under a loaded machine glibc gives each new worker thread its own malloc arena; capping them keeps
                 // the figure about the call's own memory rather than the thread count.
-                let result = try CLI.run(
+                let result = try await CLI.run(
                     ["simulate", "\(directory)/call-\(Int(minutes)).wav", "--fast", "--leg", "l16-16k", "--grammar", CLI.data + "/goforward.gram",
                      "--greeting", "", "--reply", "", "--stats"],
                     environment: ["MALLOC_ARENA_MAX": "2"]
@@ -162,10 +162,10 @@ enum CLI {
         #expect(Double(peaks[1]) < Double(peaks[0]) * 1.2 + 10, "peak RSS 1 min \(peaks[0]) MB, 10 min \(peaks[1]) MB")
     }
 
-    @Test func aSimulatedCallPrintsItsTimelineAndWritesBothSides() throws {
+    @Test func aSimulatedCallPrintsItsTimelineAndWritesBothSides() async throws {
         let directory = try CLI.temporaryDirectory()
         let output = directory + "/call.wav"
-        let result = try CLI.run(["simulate", "--fast", "--channel", "0", "-o", output, "--reply", "Let me check that for you.",
+        let result = try await CLI.run(["simulate", "--fast", "--channel", "0", "-o", output, "--reply", "Let me check that for you.",
                                   URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/Audio/call-stereo.wav"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("bot     ▶ prompt 1: \"Thank you for calling. How can I help you today?\""))
@@ -181,8 +181,8 @@ enum CLI {
 @Suite struct IntentCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    @Test func textGetsAnIntentSlotsAndAlternatives() throws {
-        let result = try CLI.run(["intent", "--flow", Self.root + "/Models/flows/bank.yaml", "--json", "please block my card the number is four five six seven eight nine one two three four five six"])
+    @Test func textGetsAnIntentSlotsAndAlternatives() async throws {
+        let result = try await CLI.run(["intent", "--flow", Self.root + "/Models/flows/bank.yaml", "--json", "please block my card the number is four five six seven eight nine one two three four five six"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(report["intent"] as? String == "lost_card")
@@ -191,18 +191,18 @@ enum CLI {
         #expect(slot["name"] as? String == "digits" && slot["sensitive"] as? Bool == true)
     }
 
-    @Test func labelsGiveAccuracyAConfusionTableAndTheKeywordBaseline() throws {
-        let result = try CLI.run(["intent", "--flow", Self.root + "/Models/flows/bank.yaml", "--labels", Self.root + "/Tests/Fixtures/bank-paraphrases.tsv"])
+    @Test func labelsGiveAccuracyAConfusionTableAndTheKeywordBaseline() async throws {
+        let result = try await CLI.run(["intent", "--flow", Self.root + "/Models/flows/bank.yaml", "--labels", Self.root + "/Tests/Fixtures/bank-paraphrases.tsv"])
         #expect(result.status == 0)
         #expect(result.stdout.hasPrefix("intent accuracy: "))
         #expect(result.stdout.contains("keyword-only baseline"))
         #expect(result.stdout.contains("misclassified:"))
     }
 
-    @Test func flowCheckNamesTheLineOfAProblem() throws {
+    @Test func flowCheckNamesTheLineOfAProblem() async throws {
         let directory = try CLI.temporaryDirectory()
         try "name: broken\nintents:\n  lost_card:\n    exampels: [i lost my card]\n".write(toFile: directory + "/broken.yaml", atomically: true, encoding: .utf8)
-        let result = try CLI.run(["flow", "check", Self.root + "/Models/flows/bank.yaml", directory + "/broken.yaml"])
+        let result = try await CLI.run(["flow", "check", Self.root + "/Models/flows/bank.yaml", directory + "/broken.yaml"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("bank.yaml: ok (bank: 18 intents"))
         #expect(result.stderr.contains("\(directory)/broken.yaml:4:5: unknown key 'exampels' in intent 'lost_card'"))
@@ -224,13 +224,13 @@ enum CLI {
     }
 
     /// A caller side at 8 kHz: silence, then each line spoken by espeak-ng after the given pause.
-    static func call(_ lines: [(pause: Double, text: String)], path: String) throws {
+    static func call(_ lines: [(pause: Double, text: String)], path: String) async throws {
         let directory = try CLI.temporaryDirectory()
         var pcm = Data()
         for (index, line) in lines.enumerated() {
             pcm += Data(count: Int(line.pause * 8_000) * 2)
             let file = "\(directory)/\(index).wav"
-            let result = try CLI.run(["say", line.text, "--audio-format", "wav8k", "-o", file])
+            let result = try await CLI.run(["say", line.text, "--audio-format", "wav8k", "-o", file])
             #expect(result.status == 0)
             pcm += try Self.pcm(file)
         }
@@ -243,20 +243,20 @@ enum CLI {
         try (header + pcm).write(to: URL(fileURLWithPath: path))
     }
 
-    @Test func aLostCardIsConfirmedAndHandedToTheCardsTeam() throws {
+    @Test func aLostCardIsConfirmedAndHandedToTheCardsTeam() async throws {
         let path = try CLI.temporaryDirectory() + "/lost-card.wav"
-        try Self.call([(5.5, "I think I lost my debit card yesterday."), (7.0, "Yes please.")], path: path)
-        let result = try CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
+        try await Self.call([(5.5, "I think I lost my debit card yesterday."), (7.0, "Yes please.")], path: path)
+        let result = try await CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Shall I block it now?"))
         #expect(result.stdout.contains("→ handoff to 'cards' (lost_card: the flow hands it to cards); intent lost_card"))
         #expect(result.stdout.contains("call    ended (handed to cards)"))
     }
 
-    @Test func twoAnswersTheBotCannotPlaceGoToAPerson() throws {
+    @Test func twoAnswersTheBotCannotPlaceGoToAPerson() async throws {
         let path = try CLI.temporaryDirectory() + "/no-match.wav"
-        try Self.call([(5.5, "The weather in Paris is lovely in the spring."), (8.0, "My cat sleeps on the piano all afternoon.")], path: path)
-        let result = try CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
+        try await Self.call([(5.5, "The weather in Paris is lovely in the spring."), (8.0, "My cat sleeps on the piano all afternoon.")], path: path)
+        let result = try await CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Sorry, I didn't catch that."))
         #expect(result.stdout.contains("→ handoff to 'general' (repeated no match)"))

@@ -10,8 +10,8 @@ import Testing
 @Suite(.serialized) struct CrashTests {
     static var executable: String { hotlineExecutable }
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let result = try runHotline(arguments)
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let result = try await runHotline(arguments)
         return (result.status, result.output)
     }
 
@@ -72,25 +72,25 @@ import Testing
         try await reopened.close()
 
         // hotline qa on the same store.
-        let list = try Self.run(["qa", "list", "--store", "sqlite:" + database, "--search", "forward"])
+        let list = try await Self.run(["qa", "list", "--store", "sqlite:" + database, "--search", "forward"])
         #expect(list.status == 0, "\(list.output)")
         #expect(list.output.contains(call.id))
-        let show = try Self.run(["qa", "show", call.id, "--store", "sqlite:" + database])
+        let show = try await Self.run(["qa", "show", call.id, "--store", "sqlite:" + database])
         #expect(show.output.contains("bot    Thank you for calling First Community Bank"), "\(show.output)")
         #expect(show.output.contains("caller "))
-        let export = try Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "vtt", "--output", directory + "/subtitles"])
+        let export = try await Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "vtt", "--output", directory + "/subtitles"])
         #expect(export.status == 0, "\(export.output)")
         let vtt = try String(contentsOfFile: directory + "/subtitles/\(call.id).vtt", encoding: .utf8)
         #expect(vtt.hasPrefix("WEBVTT\n\n00:00:0"), "\(vtt.prefix(100))")
         #expect(vtt.contains("bot: Thank you for calling"))
-        let csv = try Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "csv"])
+        let csv = try await Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "csv"])
         #expect(csv.output.hasPrefix("call_id,started_at,status,intent,score,sequence,speaker,start,end,confidence,line_intent,text\r\n"))
-        let report = try Self.run(["qa", "report", "--store", "sqlite:" + database])
+        let report = try await Self.run(["qa", "report", "--store", "sqlite:" + database])
         #expect(report.output.contains("calls: 1 (completed by the bot 0, handed off 0, failed 0, live 1)"), "\(report.output)")
-        let missing = try Self.run(["qa", "show", "no-such-call", "--store", "sqlite:" + database])
+        let missing = try await Self.run(["qa", "show", "no-such-call", "--store", "sqlite:" + database])
         #expect(missing.status != 0)
         #expect(missing.output.contains("no call with id no-such-call"))
-        let nowhere = try Self.run(["qa", "list", "--store", "sqlite:" + directory + "/absent.sqlite"])
+        let nowhere = try await Self.run(["qa", "list", "--store", "sqlite:" + directory + "/absent.sqlite"])
         #expect(nowhere.status != 0)
         #expect(nowhere.output.contains("no store at"))
     }

@@ -16,8 +16,16 @@ public struct HotlineRun: Sendable {
     public var output: String { stdout + stderr }
 }
 
-/// Runs the built `hotline` with `arguments`, feeding `stdin`, with `environment` over the test's own; waits for it.
-public func runHotline(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> HotlineRun {
+/// Runs the built `hotline` with `arguments`, feeding `stdin`, with `environment` over the test's own, and returns when
+/// it has exited. The run waits on a thread of its own: a test that waited on a cooperative thread would take one of
+/// the pool's few threads (two on a two-core machine) for as long as the child runs and starve every other test.
+public func runHotline(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws -> HotlineRun {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runHotlineWaiting(arguments, stdin: stdin, environment: environment) }) }.start()
+    }
+}
+
+private func runHotlineWaiting(_ arguments: [String], stdin: String?, environment: [String: String]) throws -> HotlineRun {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: hotlineExecutable)
     process.arguments = arguments
