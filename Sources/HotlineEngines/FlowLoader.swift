@@ -36,7 +36,9 @@ public enum FlowLoader {
                 }
             }
             guard let intentsEntry = value("intents") else { throw fail(root, "the flow needs 'intents'") }
+            let slotDefinitions = try value("slots").map { entry throws(FlowError) in try slots(entry.value) } ?? [:]
             var intents: [IntentDefinition] = []
+            var intentSlots: [String: [String]] = [:]
             var exampleOwner: [String: String] = [:]
             for intent in try mapping(intentsEntry.value, "intents") {
                 let fields = try mapping(intent.value, "intent '\(intent.key)'")
@@ -53,6 +55,13 @@ public enum FlowLoader {
                     }
                     exampleOwner[key] = intent.key
                 }
+                if let slotsEntry = fields.first(where: { $0.key == "slots" }) {
+                    let names = try strings(slotsEntry.value, "slots of '\(intent.key)'")
+                    for (index, name) in names.enumerated() where slotDefinitions[name] == nil {
+                        throw fail(slotsEntry.value.sequence?[index], "slots: '\(name)' is not a slot of this flow (declare it under the flow's 'slots')")
+                    }
+                    intentSlots[intent.key] = names
+                }
                 intents.append(IntentDefinition(name: intent.key, examples: examples))
             }
             guard !intents.isEmpty else { throw fail(intentsEntry.value, "the flow defines no intents") }
@@ -60,7 +69,9 @@ public enum FlowLoader {
             if let statesEntry = value("states") {
                 guard let startEntry = value("start") else { throw fail(statesEntry.keyNode, "a flow with 'states' needs 'start'") }
                 let names = Set(intents.map(\.name))
-                dialog = try self.dialog(states: statesEntry.value, start: startEntry.value, handoff: value("handoff")?.value, intents: names)
+                dialog = try self.dialog(states: statesEntry.value, start: startEntry.value, handoff: value("handoff")?.value, intents: names,
+                                         slots: slotDefinitions)
+                dialog?.intentSlots = intentSlots
             }
             return FlowDefinition(name: name, description: description, language: language, synonyms: synonyms, intents: intents, source: source,
                                   dialog: dialog)
@@ -68,7 +79,45 @@ public enum FlowLoader {
 
         // MARK: Dialog
 
-        func dialog(states node: Node, start: Node, handoff: Node?, intents: Set<String>) throws(FlowError) -> DialogDefinition {
+        /// The flow's slots: `name: KIND` (money, number, digits, date, time, yes_no) or
+        /// `name: {type: choice, values: {value: [phrases]}}`.
+        func slots(_ node: Node) throws(FlowError) -> [String: SlotDefinition] {
+            var result: [String: SlotDefinition] = [:]
+            let kinds = SlotDefinition.builtinKinds.sorted().joined(separator: ", ")
+            for entry in try mapping(node, "slots") {
+                if let kind = entry.value.scalar?.string {
+                    guard SlotDefinition.builtinKinds.contains(kind) else {
+                        throw fail(entry.value, "slot '\(entry.key)': unknown type '\(kind)' (expected \(kinds), or {type: choice, values: …})")
+                    }
+                    result[entry.key] = SlotDefinition(name: entry.key, kind: .builtin(kind))
+                    continue
+                }
+                let fields = try mapping(entry.value, "slot '\(entry.key)'")
+                try check(fields, allowed: ["type", "values"], in: "slot '\(entry.key)'")
+                guard let typeEntry = fields.first(where: { $0.key == "type" }) else { throw fail(entry.keyNode, "slot '\(entry.key)' needs a 'type'") }
+                let kind = try string(typeEntry.value, "type")
+                if kind == "choice" {
+                    guard let valuesEntry = fields.first(where: { $0.key == "values" }) else {
+                        throw fail(entry.keyNode, "slot '\(entry.key)' of type choice needs 'values'")
+                    }
+                    var values: [String: [String]] = [:]
+                    for value in try mapping(valuesEntry.value, "values of '\(entry.key)'") {
+                        values[value.key] = try strings(value.value, "phrases for '\(value.key)'")
+                    }
+                    guard !values.isEmpty else { throw fail(valuesEntry.value, "slot '\(entry.key)' has no values") }
+                    result[entry.key] = SlotDefinition(name: entry.key, kind: .choice(values))
+                } else {
+                    guard SlotDefinition.builtinKinds.contains(kind) else {
+                        throw fail(typeEntry.value, "slot '\(entry.key)': unknown type '\(kind)' (expected \(kinds) or choice)")
+                    }
+                    if let values = fields.first(where: { $0.key == "values" }) { throw fail(values.keyNode, "only choice slots take 'values'") }
+                    result[entry.key] = SlotDefinition(name: entry.key, kind: .builtin(kind))
+                }
+            }
+            return result
+        }
+
+        func dialog(states node: Node, start: Node, handoff: Node?, intents: Set<String>, slots: [String: SlotDefinition]) throws(FlowError) -> DialogDefinition {
             var policy = HandoffPolicy()
             if let handoff {
                 let fields = try mapping(handoff, "handoff")
@@ -91,7 +140,7 @@ public enum FlowLoader {
             var targets: [(String, Node)] = []
             for entry in try mapping(node, "states") {
                 let fields = try mapping(entry.value, "state '\(entry.key)'")
-                try check(fields, allowed: ["prompt", "search", "expect", "reprompt", "reprompts", "no_input", "on"], in: "state '\(entry.key)'")
+                try check(fields, allowed: ["prompt", "search", "expect", "reprompt", "reprompts", "no_input", "on", "ask", "next"], in: "state '\(entry.key)'")
                 var state = DialogState(name: entry.key, prompt: "")
                 for field in fields {
                     switch field.key {
@@ -105,24 +154,34 @@ public enum FlowLoader {
                     case "reprompt": state.reprompts = [try string(field.value, "reprompt")]
                     case "reprompts": state.reprompts = try strings(field.value, "reprompts")
                     case "no_input": state.noInput = try string(field.value, "no_input")
+                    case "ask":
+                        let name = try string(field.value, "ask")
+                        guard slots[name] != nil else { throw fail(field.value, "ask: '\(name)' is not a slot of this flow (declare it under the flow's 'slots')") }
+                        state.ask = name
+                    case "next":
+                        let target = try string(field.value, "next")
+                        state.next = target
+                        targets.append((target, field.value))
                     default:
                         for transition in try mapping(field.value, "on") {
                             guard intents.contains(transition.key) else {
                                 throw fail(transition.keyNode, "on: '\(transition.key)' is not an intent of this flow")
                             }
-                            let (action, target) = try self.action(transition.value, intent: transition.key)
+                            let (action, target) = try self.action(transition.value, intent: transition.key, slots: slots)
                             if let target { targets.append((target, transition.value)) }
                             state.transitions[transition.key] = action
                         }
                     }
                 }
                 guard !state.prompt.isEmpty else { throw fail(entry.keyNode, "state '\(entry.key)' needs a 'prompt'") }
+                if state.ask != nil, state.next == nil { throw fail(entry.keyNode, "state '\(entry.key)' asks for a slot and needs 'next' (where to go once it is filled)") }
+                if state.next != nil, state.ask == nil { throw fail(entry.keyNode, "state '\(entry.key)': 'next' goes with 'ask'; use 'on' for other transitions") }
                 states[entry.key] = state
             }
             let startName = try string(start, "start")
             guard states[startName] != nil else { throw fail(start, "start: there is no state '\(startName)'") }
             for (target, node) in targets where states[target] == nil { throw fail(node, "no state '\(target)' to go to") }
-            return DialogDefinition(start: startName, states: states, handoff: policy)
+            return DialogDefinition(start: startName, states: states, handoff: policy, slots: slots)
         }
 
         func webhook(_ node: Node) throws(FlowError) -> WebhookCall {
@@ -160,10 +219,10 @@ public enum FlowLoader {
         }
 
         /// A transition: a state name, or a mapping of say/go/handoff/end.
-        func action(_ node: Node, intent: String) throws(FlowError) -> (DialogAction, String?) {
+        func action(_ node: Node, intent: String, slots: [String: SlotDefinition]) throws(FlowError) -> (DialogAction, String?) {
             if let target = node.scalar?.string { return (DialogAction(goTo: target), target) }
             let fields = try mapping(node, "the action for '\(intent)'")
-            try check(fields, allowed: ["say", "go", "handoff", "end", "webhook"], in: "the action for '\(intent)'")
+            try check(fields, allowed: ["say", "go", "handoff", "end", "webhook", "forget"], in: "the action for '\(intent)'")
             var action = DialogAction()
             for field in fields {
                 switch field.key {
@@ -171,6 +230,11 @@ public enum FlowLoader {
                 case "go": action.goTo = try string(field.value, "go")
                 case "handoff": action.handoff = try string(field.value, "handoff")
                 case "webhook": action.webhook = try webhook(field.value)
+                case "forget":
+                    action.forget = try strings(field.value, "forget")
+                    for (index, name) in action.forget.enumerated() where slots[name] == nil {
+                        throw fail(field.value.sequence?[index], "forget: '\(name)' is not a slot of this flow")
+                    }
                 default:
                     guard let flag = field.value.bool else { throw fail(field.value, "end must be true or false") }
                     action.end = flag

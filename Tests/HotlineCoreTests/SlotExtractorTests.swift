@@ -19,6 +19,9 @@ import Testing
         #expect(slots("transfer one hundred and twenty dollars") == ["money=120"])
         #expect(slots("pay forty five dollars and fifty cents") == ["money=45.50"])
         #expect(slots("two thousand five hundred dollars") == ["money=2500"])
+        #expect(slots("send a hundred dollars") == ["money=100"])
+        #expect(slots("a thousand bucks") == ["money=1000"])
+        #expect(slots("i have a question") == [])
         #expect(slots("i called three times") == ["number=3"])
         #expect(slots("twenty five") == ["number=25"])
     }

@@ -193,6 +193,74 @@ enum Flows {
         #expect(polite.hear("no that's all").end)
     }
 
+    @Test func aTransferAsksForWhatIsMissingConfirmsAndNeverAsksTwice() throws {
+        // Nothing given with the request: both slots are asked for, then confirmed.
+        var dialog = try Self.session()
+        _ = dialog.start()
+        let ask = dialog.hear("i need to move some money around")
+        #expect(ask.intent == "transfer_money" && ask.say == "How much would you like to transfer?")
+        let unclear = dialog.hear("um let me think")
+        #expect(unclear.handoff == nil && unclear.say.hasPrefix("Please tell me the amount in dollars"), "not an amount: asked again")
+        let account = dialog.hear("two hundred and fifty dollars")
+        #expect(account.say == "Should the 250 dollars go to your checking account or your savings account?")
+        #expect(account.heard?.slots["amount"] == "250" && account.heard?.state == "transfer_amount")
+        let confirm = dialog.hear("savings please")
+        #expect(confirm.say == "To confirm, you'd like to move 250 dollars to your savings account. Is that right?")
+        #expect(dialog.slots["amount"] == "250" && dialog.slots["to_account"] == "savings")
+        let done = dialog.hear("yes")
+        #expect(done.webhook?.url == "http://127.0.0.1:8089/v1/transfer")
+        #expect(dialog.webhookPayload["amount"] == "250" && dialog.webhookPayload["to_account"] == "savings")
+        let answer = dialog.complete(try #require(done.webhook), with: ["reference": "T 42"])
+        #expect(answer.say == "Done. 250 dollars are on their way to your savings account. Your reference is T 42. Is there anything else I can help you with?")
+
+        // Everything given with the request: straight to the confirmation.
+        var quick = try Self.session()
+        _ = quick.start()
+        let direct = quick.hear("transfer fifty dollars to my savings account")
+        #expect(direct.intent == "transfer_money")
+        #expect(direct.say == "To confirm, you'd like to move 50 dollars to your savings account. Is that right?")
+
+        // Half given: only the missing one is asked; a "no" forgets both and starts again.
+        var half = try Self.session()
+        _ = half.start()
+        #expect(half.hear("can i send a hundred dollars to another account").say == "Should the 100 dollars go to your checking account or your savings account?")
+        #expect(half.hear("checking").say == "To confirm, you'd like to move 100 dollars to your checking account. Is that right?")
+        let again = half.hear("no")
+        #expect(again.say == "No problem, let's fix that. How much would you like to transfer?")
+        #expect(half.slots["amount"] == nil && half.slots["to_account"] == nil)
+        #expect(half.hear("forty").say == "Should the 40 dollars go to your checking account or your savings account?", "a bare number answers 'how much'")
+        // Two accounts named at once is ambiguous: asked again rather than guessed.
+        #expect(half.hear("from savings to checking").say == "Please say checking or savings.")
+        // A request for a person is honoured while a slot is being asked for.
+        #expect(half.hear("can i just talk to a person").handoff?.reason == "caller asked for a person")
+    }
+
+    @Test(arguments: [
+        ("start: a\nstates:\n  a:\n    prompt: hi\n    ask: amount\n", 5, 10, "ask: 'amount' is not a slot of this flow"),
+        ("slots:\n  amount: money\nstart: a\nstates:\n  a:\n    prompt: hi\n    ask: amount\n", 5, 3, "asks for a slot and needs 'next'"),
+        ("slots:\n  amount: cash\n", 2, 11, "slot 'amount': unknown type 'cash'"),
+        ("slots:\n  account: {type: choice}\n", 2, 3, "slot 'account' of type choice needs 'values'"),
+        ("slots:\n  amount: money\nstart: a\nstates:\n  a:\n    prompt: hi\n    on:\n      lost_card: {forget: [amout], go: a}\n", 8, 28,
+         "forget: 'amout' is not a slot of this flow"),
+    ])
+    func malformedSlotsNameTheLine(dialog: String, line: Int, column: Int, problem: String) {
+        let yaml = "name: x\nintents:\n  lost_card:\n    examples: [i lost my card]\n" + dialog
+        #expect {
+            _ = try FlowLoader.parse(yaml, source: "/tmp/flows/broken.yaml")
+        } throws: { error in
+            guard let error = error as? FlowError else { return false }
+            return error.line == line + 4 && error.column == column && error.problem.contains(problem)
+        }
+    }
+
+    @Test func anIntentNamingAnUndeclaredSlotIsNamed() {
+        #expect {
+            _ = try FlowLoader.parse("name: x\nintents:\n  a:\n    slots: [amount]\n    examples: [hi]\n", source: "f.yaml")
+        } throws: { error in
+            (error as? FlowError)?.line == 4 && (error as? FlowError)?.problem.contains("slots: 'amount' is not a slot of this flow") == true
+        }
+    }
+
     @Test(arguments: [
         ("start: nowhere\nstates:\n  a:\n    prompt: hi\n", 1, 8, "start: there is no state 'nowhere'"),
         ("start: a\nstates:\n  a:\n    prompt: hi\n    on:\n      lost_card: b\n", 6, 18, "no state 'b' to go to"),

@@ -57,14 +57,17 @@ public struct DialogAction: Sendable, Equatable {
     public var end: Bool
     /// Fetch data first; its fields fill `{placeholders}` in `say` (the fallback is said if it fails).
     public var webhook: WebhookCall?
+    /// Slots to clear first (a "no" to a confirmation), so the states that ask for them ask again.
+    public var forget: [String]
 
     /// Makes an action.
-    public init(say: String? = nil, goTo: String? = nil, handoff: String? = nil, end: Bool = false, webhook: WebhookCall? = nil) {
+    public init(say: String? = nil, goTo: String? = nil, handoff: String? = nil, end: Bool = false, webhook: WebhookCall? = nil, forget: [String] = []) {
         self.say = say
         self.goTo = goTo
         self.handoff = handoff
         self.end = end
         self.webhook = webhook
+        self.forget = forget
     }
 }
 
@@ -84,10 +87,17 @@ public struct DialogState: Sendable, Equatable {
     public var noInput: String?
     /// Actions by intent.
     public var transitions: [String: DialogAction]
+    /// The slot this state asks for. The state is passed over when the call already has it (the caller said it
+    /// earlier, perhaps with the request itself); an answer that fills it goes on to `next`.
+    public var ask: String?
+    /// Where an `ask` state goes once its slot is filled.
+    public var next: String?
 
     /// Makes a state.
     public init(name: String, prompt: String, search: StateSearch = .domain, expects: [String] = [], reprompts: [String] = [],
-                noInput: String? = nil, transitions: [String: DialogAction] = [:]) {
+                noInput: String? = nil, transitions: [String: DialogAction] = [:], ask: String? = nil, next: String? = nil) {
+        self.ask = ask
+        self.next = next
         self.name = name
         self.prompt = prompt
         self.search = search
@@ -123,12 +133,19 @@ public struct DialogDefinition: Sendable, Equatable {
     public var states: [String: DialogState]
     /// Handoff rules.
     public var handoff: HandoffPolicy
+    /// The slots the flow collects, by name.
+    public var slots: [String: SlotDefinition]
+    /// The slots each intent carries, filled from the words of the request itself.
+    public var intentSlots: [String: [String]]
 
     /// Makes a dialog.
-    public init(start: String, states: [String: DialogState], handoff: HandoffPolicy = HandoffPolicy()) {
+    public init(start: String, states: [String: DialogState], handoff: HandoffPolicy = HandoffPolicy(), slots: [String: SlotDefinition] = [:],
+                intentSlots: [String: [String]] = [:]) {
         self.start = start
         self.states = states
         self.handoff = handoff
+        self.slots = slots
+        self.intentSlots = intentSlots
     }
 }
 
@@ -209,6 +226,7 @@ public struct DialogSession: Sendable {
 
     /// The opening turn; `greeting` goes before the start prompt when given.
     public mutating func start(greeting: String? = nil) -> DialogTurn {
+        state = resolve(state)
         let current = dialog.states[state]!
         let prompt = greeting.map { "\($0) \(current.prompt)" } ?? current.prompt
         return speak(fill(prompt), search: current.search)
@@ -244,12 +262,59 @@ public struct DialogSession: Sendable {
         noInputs = 0
         let masked = slotExtractor.redact(text)
         transcript.append("caller: \(masked)")
-        let heardSlots = Dictionary(slotExtractor.extract(from: text).map { ($0.name, $0.masked) }, uniquingKeysWith: { $1 })
+        let extracted = slotExtractor.extract(from: text)
+        var heardSlots = Dictionary(extracted.map { ($0.name, $0.masked) }, uniquingKeysWith: { $1 })
         slots.merge(heardSlots) { $1 }
+        let heardIn = state
+        // An answer to an `ask` state's question fills its slot and moves on, whatever intent the words resemble.
+        if let asked = dialog.states[state]?.ask, let definition = dialog.slots[asked],
+           let value = definition.value(in: text, extracted: extracted, asked: true)
+        {
+            slots[asked] = value.masked
+            heardSlots[asked] = value.masked
+            heardSlots.merge(fillSlots(of: topic, text: text, extracted: extracted)) { $1 }
+            noMatches = 0
+            var turn = moveOn(to: dialog.states[state]?.next)
+            turn.heard = Interpretation(intent: nil, confidence: 1, slots: heardSlots, state: heardIn)
+            return turn
+        }
         let match = recognition.map(matcher.match) ?? matcher.match(text)
+        if let intent = match.intent { heardSlots.merge(fillSlots(of: intent, text: text, extracted: extracted)) { $1 } }
         var turn = understand(match)
-        turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: state)
+        turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: heardIn)
         return turn
+    }
+
+    /// Fills the slots `intent` carries from the words of the utterance; returns what it filled.
+    private mutating func fillSlots(of intent: String?, text: String, extracted: [SlotValue]) -> [String: String] {
+        var filled: [String: String] = [:]
+        for name in intent.flatMap({ dialog.intentSlots[$0] }) ?? [] {
+            guard let definition = dialog.slots[name], let value = definition.value(in: text, extracted: extracted, asked: false) else { continue }
+            slots[name] = value.masked
+            filled[name] = value.masked
+        }
+        return filled
+    }
+
+    /// The state to be in when the dialog goes to `name`: `ask` states whose slot the call already has are passed
+    /// over, so the bot never asks for what it was told.
+    private func resolve(_ name: String) -> String {
+        var current = name
+        var visited: Set<String> = []
+        while let state = dialog.states[current], let asked = state.ask, slots[asked] != nil, let next = state.next,
+              visited.insert(current).inserted
+        {
+            current = next
+        }
+        return current
+    }
+
+    /// Goes to `next` (resolved) and says its prompt; stays and repeats the prompt when there is no such state.
+    private mutating func moveOn(to next: String?, preface: String = "") -> DialogTurn {
+        if let next, dialog.states[next] != nil { state = resolve(next) }
+        let target = dialog.states[state]!
+        let text = [preface, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " ")
+        return speak(text, search: target.search)
     }
 
     private mutating func understand(_ match: IntentMatch) -> DialogTurn {
@@ -260,10 +325,10 @@ public struct DialogSession: Sendable {
             returningTopic = nil
             if intent == "affirm" { intent = returning }
         }
-        if let heard = intent, !current.expects.isEmpty, !current.expects.contains(heard), current.transitions[heard] == nil,
+        if let heard = intent, !current.expects.isEmpty || current.ask != nil, !current.expects.contains(heard), current.transitions[heard] == nil,
             !["speak_to_agent", "repeat", "goodbye", "complaint"].contains(heard)
         {
-            intent = nil  // heard something this state does not deal with
+            intent = nil  // heard something this state does not deal with (or not the answer an `ask` state wants)
         }
         guard let intent else {
             noMatches += 1
@@ -292,13 +357,15 @@ public struct DialogSession: Sendable {
             pendingAction = (action, intent)
             return DialogTurn(say: "", search: dialog.states[state]!.search, handoff: nil, end: false, intent: intent, webhook: webhook)
         }
+        for name in action.forget { slots[name] = nil }
         var text = action.say.map(fill) ?? ""
         if let handoff = action.handoff {
             return handOff(reason: "\(topic ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
         }
         if action.end { return speak(text, search: dialog.states[state]!.search, end: true, intent: intent) }
-        if let next = action.goTo, let target = dialog.states[next] {
-            state = next
+        if let next = action.goTo, dialog.states[next] != nil {
+            state = resolve(next)
+            let target = dialog.states[state]!
             text = [text, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " ")
             return speak(text, search: target.search, intent: intent)
         }

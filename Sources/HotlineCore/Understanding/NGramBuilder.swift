@@ -113,6 +113,10 @@ extension FlowDefinition {
                 }
             }
         }
+        // What callers answer when a state asks for a slot ("savings", "fifty dollars").
+        for slot in (dialog?.slots.values.sorted { $0.name < $1.name }) ?? [] {
+            for answer in slot.answerSentences { add(TextNormalizer.spokenWords(answer)) }
+        }
         return sentences
     }
 }

@@ -170,6 +170,10 @@ public struct SlotExtractor: Sendable {
             } else if let ten = tens[word] {
                 digits += String(ten)
                 current += ten
+            } else if word == "a", !sawNumber, index + 1 < words.count, words[index + 1] == "hundred" || words[index + 1] == "thousand" {
+                // "a hundred dollars", "a thousand"
+                digits += "1"
+                current = 1
             } else if word == "hundred", sawNumber {
                 current = max(1, current) * 100
             } else if word == "thousand", sawNumber {
