@@ -39,10 +39,14 @@ public enum FlowLoader {
             let slotDefinitions = try value("slots").map { entry throws(FlowError) in try slots(entry.value) } ?? [:]
             var intents: [IntentDefinition] = []
             var intentSlots: [String: [String]] = [:]
+            var topics: [String: String] = [:]
+            var confirmations: [String: String] = [:]
             var exampleOwner: [String: String] = [:]
             for intent in try mapping(intentsEntry.value, "intents") {
                 let fields = try mapping(intent.value, "intent '\(intent.key)'")
-                try check(fields, allowed: ["examples", "slots", "patterns", "description"], in: "intent '\(intent.key)'")
+                try check(fields, allowed: ["examples", "slots", "patterns", "description", "topic", "confirm"], in: "intent '\(intent.key)'")
+                if let entry = fields.first(where: { $0.key == "topic" }) { topics[intent.key] = try string(entry.value, "topic") }
+                if let entry = fields.first(where: { $0.key == "confirm" }) { confirmations[intent.key] = try string(entry.value, "confirm") }
                 guard let examplesEntry = fields.first(where: { $0.key == "examples" }) else {
                     throw fail(intent.keyNode, "intent '\(intent.key)' needs 'examples'")
                 }
@@ -72,6 +76,8 @@ public enum FlowLoader {
                 dialog = try self.dialog(states: statesEntry.value, start: startEntry.value, handoff: value("handoff")?.value, intents: names,
                                          slots: slotDefinitions)
                 dialog?.intentSlots = intentSlots
+                dialog?.topics = topics
+                dialog?.confirmations = confirmations
             }
             return FlowDefinition(name: name, description: description, language: language, synonyms: synonyms, intents: intents, source: source,
                                   dialog: dialog)

@@ -67,11 +67,12 @@ struct IntentCommand: AsyncParsableCommand {
             let (match, transcript) = try await understanding.understand(input)
             if json {
                 let report = Report(input: input, transcript: transcript, intent: match.intent, confidence: match.confidence,
-                                    slots: SlotExtractor().extract(from: transcript), alternatives: Array(match.alternatives.prefix(5)))
+                                    needsConfirmation: match.needsConfirmation, slots: SlotExtractor().extract(from: transcript),
+                                    alternatives: Array(match.alternatives.prefix(5)))
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 let others = match.alternatives.prefix(4).map { "\($0.intent) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
-                print("\(input == transcript ? "" : "\(input): ")\"\(transcript)\" → \(match.intent ?? "none") (confidence \(String(format: "%.2f", match.confidence))); \(others)")
+                print("\(input == transcript ? "" : "\(input): ")\"\(transcript)\" → \(match.intent ?? "none") (confidence \(String(format: "%.2f", match.confidence))\(match.needsConfirmation ? ", to confirm" : "")); \(others)")
                 let slots = SlotExtractor().extract(from: transcript)
                 if !slots.isEmpty { print("  slots: " + slots.map { "\($0.name)=\($0.masked)" }.joined(separator: ", ")) }
             }
@@ -83,6 +84,7 @@ struct IntentCommand: AsyncParsableCommand {
         var transcript: String
         var intent: String?
         var confidence: Double
+        var needsConfirmation: Bool
         var slots: [SlotValue]
         var alternatives: [IntentScore]
     }
@@ -104,18 +106,29 @@ struct IntentCommand: AsyncParsableCommand {
             let input = parts[0]
             let (match, transcript) = try await understanding.understand(input)
             if parts.count == 2 { words = words + WordErrorRate.counts(reference: parts[1], hypothesis: transcript) }
-            evaluation.record(expected: intent, predicted: match.intent, input: input, transcript: transcript == input ? nil : transcript)
+            evaluation.record(expected: intent, predicted: match.intent, input: input, transcript: transcript == input ? nil : transcript,
+                              needsConfirmation: match.needsConfirmation)
             keywordEvaluation.record(expected: intent, predicted: baseline.match(transcript), input: input)
         }
         if json {
-            struct Summary: Encodable { var accuracy: Double; var keywordBaseline: Double; var items: [IntentEvaluation.Item]; var confusion: [String: [String: Int]] }
+            struct Summary: Encodable {
+                var accuracy: Double
+                var outrightAccuracy: Double
+                var wrongActions: Double
+                var keywordBaseline: Double
+                var items: [IntentEvaluation.Item]
+                var confusion: [String: [String: Int]]
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Summary(accuracy: evaluation.accuracy, keywordBaseline: keywordEvaluation.accuracy,
+            print(String(decoding: try encoder.encode(Summary(accuracy: evaluation.accuracy, outrightAccuracy: evaluation.outrightAccuracy,
+                                                                 wrongActions: evaluation.wrongActions, keywordBaseline: keywordEvaluation.accuracy,
                                                                  items: evaluation.items, confusion: evaluation.confusion)), as: UTF8.self))
             return
         }
         print(String(format: "intent accuracy: %.1f%% of %d (keyword-only baseline: %.1f%%)", evaluation.accuracy * 100, entries.count, keywordEvaluation.accuracy * 100))
+        print(String(format: "  acted on without asking: %.1f%% right, %.1f%% wrong; the rest confirmed first or not understood",
+                     evaluation.outrightAccuracy * 100, evaluation.wrongActions * 100))
         if words.referenceWords > 0 { print(String(format: "transcript WER: %.1f%% of %d words", words.rate * 100, words.referenceWords)) }
         print("\nconfusion (expected → predicted: count), errors only:")
         for (expected, row) in evaluation.confusion.sorted(by: { $0.key < $1.key }) {

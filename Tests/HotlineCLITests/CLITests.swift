@@ -245,7 +245,7 @@ enum CLI {
 
     @Test func aLostCardIsConfirmedAndHandedToTheCardsTeam() async throws {
         let path = try CLI.temporaryDirectory() + "/lost-card.wav"
-        try await Self.call([(5.5, "I think I lost my debit card yesterday."), (7.0, "Yes please.")], path: path)
+        try await Self.call([(5.5, "I lost my debit card."), (7.0, "Yes please.")], path: path)
         let result = try await CLI.run(["simulate", path, "--fast", "--flow", IntentCommandTests.root + "/Models/flows/bank.yaml"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Shall I block it now?"))

@@ -193,6 +193,33 @@ enum Flows {
         #expect(polite.hear("no that's all").end)
     }
 
+    @Test func anUncertainRequestIsConfirmedBeforeTheBotActsOnIt() throws {
+        // "card" alone could mean several things: the bot checks its best guess first.
+        let matcher = try FlowLoader.load(path: Flows.bank).makeMatcher()
+        #expect(matcher.match("card").needsConfirmation && matcher.match("card").intent == "lost_card")
+        #expect(!matcher.match("i lost my debit card").needsConfirmation)
+        var dialog = try Self.session()
+        _ = dialog.start()
+        let check = dialog.hear("card")
+        #expect(check.say == "It sounds like you'd like to report a lost or stolen card. Is that right?" && check.handoff == nil)
+        #expect(check.heard?.intent == "lost_card")
+        let yes = dialog.hear("yes")
+        #expect(yes.intent == "lost_card" && yes.say.contains("Shall I block it now?"))
+
+        var wrong = try Self.session()
+        _ = wrong.start()
+        _ = wrong.hear("card")
+        let no = wrong.hear("no")
+        #expect(no.say == "Okay, my mistake. Please tell me again, in a few words, what you'd like to do." && no.handoff == nil)
+        #expect(wrong.hear("what time do you open tomorrow").say.contains("nine to five"), "the caller restates and is understood")
+
+        // Restating instead of answering is taken as the new request.
+        var restated = try Self.session()
+        _ = restated.start()
+        _ = restated.hear("card")
+        #expect(restated.hear("my card was declined at the shop").intent == "card_declined")
+    }
+
     @Test func aTransferAsksForWhatIsMissingConfirmsAndNeverAsksTwice() throws {
         // Nothing given with the request: both slots are asked for, then confirmed.
         var dialog = try Self.session()
@@ -307,9 +334,10 @@ enum Flows {
 
 @Suite(.serialized) struct SpokenIntentTests {
     /// The paraphrase set spoken by espeak-ng through an 8 kHz μ-law leg, recognised with the flow's domain model
-    /// (whole utterance, 5-best) and matched. Measured 37.5–43.1% across runs (espeak-ng's output varies by a few
-    /// milliseconds from run to run), general model about 22%; the bound guards that level and the domain
-    /// model's lead until the audio path reaches the 80%.
+    /// (whole utterance, 5-best) and matched; an intent the bot would confirm first counts when it is the right one.
+    /// Measured 51–56% (espeak-ng's output varies by a few milliseconds from run to run), general model about 31%;
+    /// the bound guards that level and the domain model's lead until the audio path reaches the 80%
+    /// (docs/understanding.md says what limits it).
     @Test func spokenParaphrasesThroughATelephoneLeg() async throws {
         let flow = try FlowLoader.load(path: Flows.bank)
         let matcher = flow.makeMatcher()
@@ -327,7 +355,7 @@ enum Flows {
         }
         let domain = Double(domainCorrect) / Double(labelled.count)
         let general = Double(generalCorrect) / Double(labelled.count)
-        #expect(domain >= 0.3, "spoken intent accuracy \(domain)")
+        #expect(domain >= 0.45, "spoken intent accuracy \(domain)")
         #expect(domain > general + 0.05, "domain \(domain) vs general \(general)")
     }
 }

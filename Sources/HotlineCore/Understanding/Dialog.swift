@@ -137,6 +137,11 @@ public struct DialogDefinition: Sendable, Equatable {
     public var slots: [String: SlotDefinition]
     /// The slots each intent carries, filled from the words of the request itself.
     public var intentSlots: [String: [String]]
+    /// How the bot names each intent as a caller's reason for calling ("your lost card"), for returning callers.
+    public var topics: [String: String] = [:]
+    /// How the bot checks an uncertain understanding of each intent ("report a lost or stolen card"), completing
+    /// "It sounds like you'd like to …".
+    public var confirmations: [String: String] = [:]
 
     /// Makes a dialog.
     public init(start: String, states: [String: DialogState], handoff: HandoffPolicy = HandoffPolicy(), slots: [String: SlotDefinition] = [:],
@@ -213,6 +218,8 @@ public struct DialogSession: Sendable {
     /// Values fetched by webhooks, for `{placeholders}`.
     private var fetched: [String: String] = [:]
     private var lastPrompt = ""
+    /// The intent the bot asked the caller to confirm ("you'd like …, is that right?"), with the words it was heard in.
+    private var unconfirmed: (intent: String, text: String)?
 
     /// Intents that answer a question rather than state a request.
     static let answers: Set<String> = ["affirm", "deny", "repeat", "goodbye"]
@@ -236,18 +243,16 @@ public struct DialogSession: Sendable {
     /// "yes" takes them straight there.
     public mutating func start(returningAbout topic: String) -> DialogTurn {
         returningTopic = topic
-        let subject = DialogSession.subjects[topic] ?? topic.replacingOccurrences(of: "_", with: " ")
+        let subject = dialog.topics[topic] ?? topic.replacingOccurrences(of: "_", with: " ")
         let current = dialog.states[state]!
         return speak("Welcome back. Are you calling about \(subject) again? If not, just tell me how I can help.", search: current.search)
     }
 
-    /// How the bot names a caller's earlier reason for calling.
-    static let subjects: [String: String] = [
-        "lost_card": "your lost card", "card_declined": "your declined card", "check_balance": "your balance",
-        "recent_transactions": "your recent transactions", "pay_bill": "a bill payment", "transfer_money": "a transfer",
-        "reset_password": "your password", "dispute_charge": "the charge you disputed", "change_address": "your change of address",
-        "loan_inquiry": "a loan", "complaint": "your complaint",
-    ]
+    /// "It sounds like you'd like to check your balance. Is that right?"
+    func confirmation(of intent: String) -> String {
+        let guess = dialog.confirmations[intent] ?? "get help with " + intent.replacingOccurrences(of: "_", with: " ")
+        return "It sounds like you'd like to \(guess). Is that right?"
+    }
 
     /// The caller said nothing.
     public mutating func noInput() -> DialogTurn {
@@ -266,6 +271,8 @@ public struct DialogSession: Sendable {
         var heardSlots = Dictionary(extracted.map { ($0.name, $0.masked) }, uniquingKeysWith: { $1 })
         slots.merge(heardSlots) { $1 }
         let heardIn = state
+        let guess = unconfirmed  // a question about a guess is answered now or not at all
+        unconfirmed = nil
         // An answer to an `ask` state's question fills its slot and moves on, whatever intent the words resemble.
         if let asked = dialog.states[state]?.ask, let definition = dialog.slots[asked],
            let value = definition.value(in: text, extracted: extracted, asked: true)
@@ -278,7 +285,34 @@ public struct DialogSession: Sendable {
             turn.heard = Interpretation(intent: nil, confidence: 1, slots: heardSlots, state: heardIn)
             return turn
         }
-        let match = recognition.map(matcher.match) ?? matcher.match(text)
+        var match = recognition.map(matcher.match) ?? matcher.match(text)
+        if match.needsConfirmation, let candidate = match.intent, DialogSession.answers.contains(candidate) {
+            // A doubtful "yes", "no", "repeat" or "goodbye" cannot be confirmed by asking: it counts where it answers
+            // the question just asked, and is "none of these" anywhere else (the bot must not hang up on noise).
+            let asked = guess != nil ? ["affirm", "deny"].contains(candidate) : dialog.states[state]!.expects.contains(candidate)
+            if !asked { match.intent = nil }
+        }
+        if let guess {
+            // The answer to "you'd like …, is that right?": yes acts on the guess, no asks again, anything else is
+            // a new request.
+            if match.intent == "affirm" {
+                heardSlots.merge(fillSlots(of: guess.intent, text: guess.text, extracted: slotExtractor.extract(from: guess.text))) { $1 }
+                match.intent = guess.intent
+                match.needsConfirmation = false
+            } else if match.intent == "deny" {
+                let current = dialog.states[state]!
+                var turn = speak("Okay, my mistake. Please tell me again, in a few words, what you'd like to do.", search: current.search)
+                turn.heard = Interpretation(intent: "deny", confidence: match.confidence, slots: heardSlots, state: heardIn)
+                return turn
+            }
+        }
+        if match.needsConfirmation, let candidate = match.intent, !DialogSession.answers.contains(candidate), handles(candidate) {
+            unconfirmed = (candidate, text)
+            let current = dialog.states[state]!
+            var turn = speak(confirmation(of: candidate), search: current.search)
+            turn.heard = Interpretation(intent: candidate, confidence: match.confidence, slots: heardSlots, state: heardIn)
+            return turn
+        }
         if let intent = match.intent { heardSlots.merge(fillSlots(of: intent, text: text, extracted: extracted)) { $1 } }
         var turn = understand(match)
         turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: heardIn)
@@ -317,6 +351,15 @@ public struct DialogSession: Sendable {
         return speak(text, search: target.search)
     }
 
+    /// Whether the current state deals with `intent`: what it expects or has a rule for, the requests every state
+    /// honours, and in an open state (no `expect`, not asking for a slot) any request.
+    private func handles(_ intent: String) -> Bool {
+        let current = dialog.states[state]!
+        if current.expects.isEmpty, current.ask == nil { return true }
+        return current.expects.contains(intent) || current.transitions[intent] != nil
+            || ["speak_to_agent", "repeat", "goodbye", "complaint"].contains(intent)
+    }
+
     private mutating func understand(_ match: IntentMatch) -> DialogTurn {
         let current = dialog.states[state]!
         var intent = match.intent
@@ -325,9 +368,7 @@ public struct DialogSession: Sendable {
             returningTopic = nil
             if intent == "affirm" { intent = returning }
         }
-        if let heard = intent, !current.expects.isEmpty || current.ask != nil, !current.expects.contains(heard), current.transitions[heard] == nil,
-            !["speak_to_agent", "repeat", "goodbye", "complaint"].contains(heard)
-        {
+        if let heard = intent, !handles(heard) {
             intent = nil  // heard something this state does not deal with (or not the answer an `ask` state wants)
         }
         guard let intent else {

@@ -34,6 +34,9 @@ public struct IntentMatch: Sendable, Equatable, Codable {
     public var alternatives: [IntentScore]
     /// The text the decision rests on (the best hypothesis).
     public var text: String
+    /// Whether `intent` is only the best guess: the bot should ask ("you'd like to check your balance, is that
+    /// right?") before acting on it. Set when the match is weak or unclear, or the recognizer doubted the words.
+    public var needsConfirmation: Bool = false
 }
 
 /// Matches utterances to intents by similarity to their examples, so callers need not say the magic words.
@@ -42,19 +45,28 @@ public struct IntentMatch: Sendable, Equatable, Codable {
 /// TF-IDF vector of words and word pairs, weighted so words that tell intents apart count most. An utterance
 /// scores against an intent by its best example and by the intent's centroid (which generalises over all the
 /// examples). Recognizer n-best lists are scored together (each hypothesis weighted by rank) and words the
-/// recognizer was unsure of count less. Below `minimumScore` the answer is "none of these".
+/// recognizer was unsure of count less. Three outcomes, as a careful human agent would have them: a clear match is
+/// acted on; a plausible but uncertain one (score at least `confirmScore`, confidence under `acceptConfidence`, or
+/// words the recognizer doubted) is the intent to confirm first; below `confirmScore` the answer is "none of these".
 public struct IntentMatcher: Sendable {
     /// Tuning.
     public struct Configuration: Sendable, Equatable {
-        /// Scores below this are "none of these". Default 0.3.
+        /// Scores below this are not acted on without confirmation. Default 0.3.
         public var minimumScore = 0.3
+        /// Scores below this are "none of these"; from here to an accepted match the intent is confirmed first.
+        /// Default 0.2.
+        public var confirmScore = 0.2
+        /// Confidence at or above which a match (scoring at least `minimumScore`) is acted on without asking.
+        /// Measured on the bank flow: spoken paraphrases acted on wrongly fell from 14 to 9 of 72, typed ones stayed
+        /// at 0 with 13 of 72 confirmed first. Default 0.7.
+        public var acceptConfidence = 0.7
         /// Weight of the best single example against the intent's centroid. Default 0.6.
         public var exampleWeight = 0.6
         /// Softmax temperature for the confidence. Default 0.08.
         public var temperature = 0.08
-        /// Recognitions whose words the recognizer itself doubts this much (mean word posterior below it) are
-        /// "none of these": forced into the domain's words, talk about something else sounds like a request.
-        /// Default 0.1.
+        /// Recognitions whose words the recognizer itself doubts this much (mean word posterior below it) are never
+        /// acted on without confirmation: forced into the domain's words, talk about something else sounds like a
+        /// request. Default 0.1.
         public var minimumRecognitionConfidence = 0.1
 
         /// Default settings.
@@ -129,7 +141,7 @@ public struct IntentMatcher: Sendable {
         let confidences = recognition.words.map { ($0.word, $0.confidence) }
         var result = match(hypotheses: hypotheses, wordConfidence: confidences)
         if !recognition.words.isEmpty, recognition.confidence < configuration.minimumRecognitionConfidence {
-            result.intent = nil
+            result.needsConfirmation = result.intent != nil
             result.confidence = min(result.confidence, recognition.confidence)
         }
         return result
@@ -168,8 +180,9 @@ public struct IntentMatcher: Sendable {
         let share = 1 / exponentials.reduce(0, +)
         let fit = min(1, top.score / (configuration.minimumScore * 2))
         let confidence = (share * fit * 1000).rounded() / 1000
-        let intent = top.score >= configuration.minimumScore ? top.intent : nil
-        return IntentMatch(intent: intent, confidence: confidence, alternatives: ranked, text: text)
+        let intent = top.score >= configuration.confirmScore ? top.intent : nil
+        let accepted = top.score >= configuration.minimumScore && confidence >= configuration.acceptConfidence
+        return IntentMatch(intent: intent, confidence: confidence, alternatives: ranked, text: text, needsConfirmation: intent != nil && !accepted)
     }
 
     // MARK: - Vectors

@@ -40,6 +40,8 @@ public struct IntentEvaluation: Sendable, Equatable, Codable {
         public var input: String
         /// The transcript, for audio.
         public var transcript: String?
+        /// Whether the decision was only a best guess the bot would confirm before acting on it.
+        public var needsConfirmation = false
     }
 
     /// Every item.
@@ -49,12 +51,22 @@ public struct IntentEvaluation: Sendable, Equatable, Codable {
     public init() {}
 
     /// Records a decision.
-    public mutating func record(expected: String, predicted: String?, input: String, transcript: String? = nil) {
-        items.append(Item(expected: expected, predicted: predicted ?? "none", input: input, transcript: transcript))
+    public mutating func record(expected: String, predicted: String?, input: String, transcript: String? = nil, needsConfirmation: Bool = false) {
+        items.append(Item(expected: expected, predicted: predicted ?? "none", input: input, transcript: transcript, needsConfirmation: needsConfirmation))
     }
 
-    /// Share of items decided correctly.
+    /// Share of items decided correctly (acted on at once, or after the caller confirmed the bot's guess).
     public var accuracy: Double { items.isEmpty ? 0 : Double(items.filter { $0.expected == $0.predicted }.count) / Double(items.count) }
+
+    /// Share of items decided correctly and clearly enough to act on without asking.
+    public var outrightAccuracy: Double {
+        items.isEmpty ? 0 : Double(items.filter { $0.expected == $0.predicted && !$0.needsConfirmation }.count) / Double(items.count)
+    }
+
+    /// Share of items acted on without asking that were wrong (the costly mistake: the caller is sent the wrong way).
+    public var wrongActions: Double {
+        items.isEmpty ? 0 : Double(items.filter { $0.expected != $0.predicted && $0.predicted != "none" && !$0.needsConfirmation }.count) / Double(items.count)
+    }
 
     /// Items decided wrongly.
     public var misclassified: [Item] { items.filter { $0.expected != $0.predicted } }
