@@ -113,7 +113,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "HotlineCoreTests", dependencies: ["HotlineCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PocketSphinxTests", dependencies: ["PocketSphinx"], swiftSettings: swiftSettings),
-        .testTarget(name: "HotlineEnginesTests", dependencies: ["HotlineEngines", "HotlineCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "HotlineEnginesTests", dependencies: ["HotlineEngines", "HotlineCore", "HotlineTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HotlineServerTests",
             dependencies: [

@@ -253,6 +253,34 @@ enum CLI {
         #expect(result.stdout.contains("call    ended (handed to cards)"))
     }
 
+    /// The bank's systems answer on loopback: a balance is read out, then a transfer given in one sentence is
+    /// confirmed (nothing asked twice) and made, and the caller ends the call.
+    @Test func aBalanceAndATransferAreAnsweredFromTheBanksSystems() async throws {
+        let bank = try LoopbackServer(body: #"{"balance": "1234", "reference": "T 42"}"#)
+        let directory = try CLI.temporaryDirectory()
+        let models = IntentCommandTests.root + "/Models"
+        let flow = try String(contentsOfFile: models + "/flows/bank.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "http://127.0.0.1:8089/", with: "http://127.0.0.1:\(bank.port)/")
+            .replacingOccurrences(of: "grammar:../grammars/", with: "grammar:\(models)/grammars/")
+        try flow.write(toFile: directory + "/bank.yaml", atomically: true, encoding: .utf8)
+        let path = directory + "/banking.wav"
+        try await Self.call([(5.5, "What's my balance?"), (9.0, "I want to transfer fifty dollars to my savings account."), (9.0, "Yes."),
+                             (6.0, "No, that's all.")], path: path)
+        let result = try await CLI.run(["simulate", path, "--fast", "--flow", directory + "/bank.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Your available balance is 1234 dollars."), "\(result.stdout)")
+        #expect(result.stdout.contains("To confirm, you'd like to move 50 dollars to your savings account. Is that right?"))
+        #expect(!result.stdout.contains("How much would you like to transfer?"), "the amount came with the request")
+        #expect(result.stdout.contains("Done. 50 dollars are on their way to your savings account. Your reference is T 42."))
+        #expect(result.stdout.contains("call    ended (bot ended the call)"))
+        let requests = bank.requests
+        #expect(requests.count == 2)
+        #expect(requests.first?.hasPrefix("POST /v1/balance") == true)
+        let transfer = try #require(requests.last)
+        #expect(transfer.hasPrefix("POST /v1/transfer"))
+        for field in [#""amount":"50""#, #""to_account":"savings""#, #""intent":"transfer_money""#] { #expect(transfer.contains(field), "\(transfer)") }
+    }
+
     @Test func twoAnswersTheBotCannotPlaceGoToAPerson() async throws {
         let path = try CLI.temporaryDirectory() + "/no-match.wav"
         try await Self.call([(5.5, "The weather in Paris is lovely in the spring."), (8.0, "My cat sleeps on the piano all afternoon.")], path: path)

@@ -209,6 +209,9 @@ public struct DialogSession: Sendable {
     public private(set) var slots: [String: String] = [:]
     /// The caller's main intent (the first one recognised that is not a yes, no or repeat).
     public private(set) var topic: String?
+    /// The request being dealt with now (the latest intent that is not a yes, no or repeat): webhooks and `ask`
+    /// states work for it, while `topic` stays the reason the caller first gave.
+    public private(set) var request: String?
     private var transcript: [String] = []
     /// What a returning caller last called about; a "yes" to the opening question means that again.
     private var returningTopic: String?
@@ -279,7 +282,7 @@ public struct DialogSession: Sendable {
         {
             slots[asked] = value.masked
             heardSlots[asked] = value.masked
-            heardSlots.merge(fillSlots(of: topic, text: text, extracted: extracted)) { $1 }
+            heardSlots.merge(fillSlots(of: request, text: text, extracted: extracted)) { $1 }
             noMatches = 0
             var turn = moveOn(to: dialog.states[state]?.next)
             turn.heard = Interpretation(intent: nil, confidence: 1, slots: heardSlots, state: heardIn)
@@ -287,10 +290,13 @@ public struct DialogSession: Sendable {
         }
         var match = recognition.map(matcher.match) ?? matcher.match(text)
         if match.needsConfirmation, let candidate = match.intent, DialogSession.answers.contains(candidate) {
-            // A doubtful "yes", "no", "repeat" or "goodbye" cannot be confirmed by asking: it counts where it answers
-            // the question just asked, and is "none of these" anywhere else (the bot must not hang up on noise).
-            let asked = guess != nil ? ["affirm", "deny"].contains(candidate) : dialog.states[state]!.expects.contains(candidate)
-            if !asked { match.intent = nil }
+            // A doubtful "yes", "no", "repeat" or "goodbye" cannot be confirmed by asking. A yes or no counts where it
+            // answers the question just asked (the state expects it or has a rule for it); anything else doubtful is
+            // "none of these" (the bot must not hang up on noise that sounded like "goodbye").
+            let current = dialog.states[state]!
+            let answersQuestion = ["affirm", "deny"].contains(candidate)
+                && (guess != nil || current.expects.contains(candidate) || current.transitions[candidate] != nil)
+            if !answersQuestion { match.intent = nil }
         }
         if let guess {
             // The answer to "you'd like …, is that right?": yes acts on the guess, no asks again, anything else is
@@ -379,7 +385,10 @@ public struct DialogSession: Sendable {
             return speak(fill(reprompt), search: current.search, intent: nil)
         }
         noMatches = 0
-        if topic == nil, !DialogSession.answers.contains(intent) { topic = intent }
+        if !DialogSession.answers.contains(intent) {
+            if topic == nil { topic = intent }
+            request = intent
+        }
         if let action = current.transitions[intent] { return perform(action, intent: intent) }
         // Intents every state understands.
         switch intent {
@@ -446,10 +455,10 @@ public struct DialogSession: Sendable {
         return perform(next, intent: intent)
     }
 
-    /// What a webhook is sent: the intent, the slots heard (masked) and the caller's topic.
+    /// What a webhook is sent: the slots heard (masked) and the request being dealt with as `intent`.
     public var webhookPayload: [String: String] {
         var payload = slots
-        payload["intent"] = topic ?? ""
+        payload["intent"] = request ?? topic ?? ""
         return payload
     }
 

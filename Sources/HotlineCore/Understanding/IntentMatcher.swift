@@ -68,6 +68,9 @@ public struct IntentMatcher: Sendable {
         /// acted on without confirmation: forced into the domain's words, talk about something else sounds like a
         /// request. Default 0.1.
         public var minimumRecognitionConfidence = 0.1
+        /// A doubted recognition whose words match an example this closely ("what's my balance") is acted on all the
+        /// same: the recognizer's word posteriors are low on short utterances even when every word is right. Default 0.8.
+        public var closeMatchScore = 0.8
 
         /// Default settings.
         public init() {}
@@ -141,7 +144,9 @@ public struct IntentMatcher: Sendable {
         let confidences = recognition.words.map { ($0.word, $0.confidence) }
         var result = match(hypotheses: hypotheses, wordConfidence: confidences)
         if !recognition.words.isEmpty, recognition.confidence < configuration.minimumRecognitionConfidence {
-            result.needsConfirmation = result.intent != nil
+            let plain = match(hypotheses: [(best, 1)]).alternatives.first
+            let close = plain?.intent == result.intent && (plain?.score ?? 0) >= configuration.closeMatchScore
+            result.needsConfirmation = result.needsConfirmation || (result.intent != nil && !close)
             result.confidence = min(result.confidence, recognition.confidence)
         }
         return result
