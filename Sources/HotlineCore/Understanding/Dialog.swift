@@ -96,8 +96,6 @@ public struct DialogState: Sendable, Equatable {
     /// Makes a state.
     public init(name: String, prompt: String, search: StateSearch = .domain, expects: [String] = [], reprompts: [String] = [],
                 noInput: String? = nil, transitions: [String: DialogAction] = [:], ask: String? = nil, next: String? = nil) {
-        self.ask = ask
-        self.next = next
         self.name = name
         self.prompt = prompt
         self.search = search
@@ -105,6 +103,8 @@ public struct DialogState: Sendable, Equatable {
         self.reprompts = reprompts
         self.noInput = noInput
         self.transitions = transitions
+        self.ask = ask
+        self.next = next
     }
 }
 
@@ -285,7 +285,7 @@ public struct DialogSession: Sendable {
             heardSlots.merge(fillSlots(of: request, text: text, extracted: extracted)) { $1 }
             noMatches = 0
             var turn = moveOn(to: dialog.states[state]?.next)
-            turn.heard = Interpretation(intent: nil, confidence: 1, slots: heardSlots, state: heardIn)
+            turn.heard = Interpretation(intent: nil, confidence: recognition?.confidence ?? 1, slots: heardSlots, state: heardIn)
             return turn
         }
         var match = recognition.map(matcher.match) ?? matcher.match(text)
@@ -350,11 +350,10 @@ public struct DialogSession: Sendable {
     }
 
     /// Goes to `next` (resolved) and says its prompt; stays and repeats the prompt when there is no such state.
-    private mutating func moveOn(to next: String?, preface: String = "") -> DialogTurn {
+    private mutating func moveOn(to next: String?) -> DialogTurn {
         if let next, dialog.states[next] != nil { state = resolve(next) }
         let target = dialog.states[state]!
-        let text = [preface, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " ")
-        return speak(text, search: target.search)
+        return speak(fill(target.prompt), search: target.search)
     }
 
     /// Whether the current state deals with `intent`: what it expects or has a rule for, the requests every state

@@ -59,7 +59,7 @@ public struct SlotDefinition: Sendable, Equatable {
     public var answerSentences: [String] {
         switch kind {
         case .choice(let values):
-            return values.flatMap { value, phrases in ([value] + phrases).flatMap { [$0, "my \($0)", "to my \($0)", "to \($0)", "the \($0) account"] } }
+            return values.flatMap { value, phrases in ([value] + phrases).flatMap { [$0, "my \($0)", "to my \($0)", "to \($0)"] } }
         case .builtin("money"):
             return ["fifty dollars", "one hundred dollars", "two hundred and fifty dollars", "twenty five dollars and fifty cents",
                     "a thousand dollars", "ten bucks", "five hundred", "seventy five dollars"]
