@@ -20,3 +20,12 @@ echo; echo "== hotline say: a telephone-ready prompt (8 kHz μ-law WAV)"
 out=$(mktemp -d)/prompt.wav
 "$hotline" say "Thank you for calling. Your call is important to us." --audio-format ulaw -o "$out"
 ls -l "$out"
+
+echo; echo "== hotline intent: what the sample callers want (bank flow; an uncertain request is confirmed before the bot acts)"
+"$hotline" intent Audio/caller-lost-card.wav Audio/caller-balance.wav Audio/caller-agent.wav
+
+echo; echo "== hotline simulate: a bot call from a caller recording"
+"$hotline" simulate Audio/caller-lost-card.wav --fast --flow Models/flows/bank.yaml
+
+echo; echo "== hotline chat: a transfer, typed (the bank's transfer service is not running here, so the bot says so)"
+printf "i'd like to move some money\na hundred dollars\nsavings\nyes\nno thanks\n" | "$hotline" chat
