@@ -3,9 +3,6 @@ import HotlineCore
 import HotlineEngines
 import HotlineTestSupport
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @Suite(.serialized) struct WebhookTests {
     static func flow(port: UInt16, timeout: Double = 1) throws -> FlowDefinition {

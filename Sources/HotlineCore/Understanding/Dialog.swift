@@ -349,11 +349,12 @@ public struct DialogSession: Sendable {
         return current
     }
 
-    /// Goes to `next` (resolved) and says its prompt; stays and repeats the prompt when there is no such state.
-    private mutating func moveOn(to next: String?) -> DialogTurn {
+    /// Goes to `next` (resolved, so `ask` states whose slot is known are passed over) and says `preface`, then its
+    /// prompt; stays and repeats the prompt when there is no such state.
+    private mutating func moveOn(to next: String?, preface: String = "", intent: String? = nil) -> DialogTurn {
         if let next, dialog.states[next] != nil { state = resolve(next) }
         let target = dialog.states[state]!
-        return speak(fill(target.prompt), search: target.search)
+        return speak([preface, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " "), search: target.search, intent: intent)
     }
 
     /// Whether the current state deals with `intent`: what it expects or has a rule for, the requests every state
@@ -407,17 +408,12 @@ public struct DialogSession: Sendable {
             return DialogTurn(say: "", search: dialog.states[state]!.search, handoff: nil, end: false, intent: intent, webhook: webhook)
         }
         for name in action.forget { slots[name] = nil }
-        var text = action.say.map(fill) ?? ""
+        let text = action.say.map(fill) ?? ""
         if let handoff = action.handoff {
             return handOff(reason: "\(topic ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
         }
         if action.end { return speak(text, search: dialog.states[state]!.search, end: true, intent: intent) }
-        if let next = action.goTo, dialog.states[next] != nil {
-            state = resolve(next)
-            let target = dialog.states[state]!
-            text = [text, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " ")
-            return speak(text, search: target.search, intent: intent)
-        }
+        if let next = action.goTo, dialog.states[next] != nil { return moveOn(to: next, preface: text, intent: intent) }
         return speak(text, search: dialog.states[state]!.search, intent: intent)
     }
 
