@@ -41,14 +41,14 @@ struct QAPageTests {
             try await browser.wait("document.querySelector('#key')")
             #expect(try await browser.url.contains("/qa/login"))
             try await browser.type("not-a-valid-key-at-all", into: "#key")
-            try await browser.click("#login")
+            try await browser.clickAndLoad("#login")
             try await browser.wait("document.querySelector('.error')")
             try await shot("01-login-refused")
             try await browser.type(Keys.gateway, into: "#key")  // a gateway key is not a QA key
-            try await browser.click("#login")
+            try await browser.clickAndLoad("#login")
             try await browser.wait("document.querySelector('.error')")
             try await browser.type(Keys.qa, into: "#key")
-            try await browser.click("#login")
+            try await browser.clickAndLoad("#login")
             try await browser.wait("document.querySelector('#live')")
             try await shot("02-calls-empty")
 

@@ -81,6 +81,14 @@ final class Browser: Sendable {
 
     func click(_ selector: String) async throws { _ = try await command("POST", "/element/\(try await element(selector))/click", [:]) }
 
+    /// Clicks `selector`, which submits a form or follows a link, and waits until the next page has loaded: a new
+    /// document, since the old one may still show what the next check looks for (an error from the last attempt).
+    func clickAndLoad(_ selector: String) async throws {
+        try await run("window.hotlineLeaving = true;")
+        try await click(selector)
+        try await wait("!window.hotlineLeaving && document.readyState === 'complete'")
+    }
+
     func type(_ text: String, into selector: String) async throws {
         let id = try await element(selector)
         _ = try await command("POST", "/element/\(id)/clear", [:])
