@@ -91,21 +91,20 @@ public enum FlowLoader {
             var result: [String: SlotDefinition] = [:]
             let kinds = SlotDefinition.builtinKinds.sorted().joined(separator: ", ")
             for entry in try mapping(node, "slots") {
-                if let kind = entry.value.scalar?.string {
-                    guard SlotDefinition.builtinKinds.contains(kind) else {
-                        throw fail(entry.value, "slot '\(entry.key)': unknown type '\(kind)' (expected \(kinds), or {type: choice, values: …})")
-                    }
-                    result[entry.key] = SlotDefinition(name: entry.key, kind: .builtin(kind))
-                    continue
+                // `name: KIND`, or a mapping with `type:` (and `values:` for a choice).
+                let kind: String, kindNode: Node
+                var fields: [(key: String, keyNode: Node, value: Node)] = []
+                if let scalar = entry.value.scalar?.string {
+                    (kind, kindNode) = (scalar, entry.value)
+                } else {
+                    fields = try mapping(entry.value, "slot '\(entry.key)'")
+                    try check(fields, allowed: ["type", "values"], in: "slot '\(entry.key)'")
+                    guard let typeEntry = fields.first(where: { $0.key == "type" }) else { throw fail(entry.keyNode, "slot '\(entry.key)' needs a 'type'") }
+                    (kind, kindNode) = (try string(typeEntry.value, "type"), typeEntry.value)
                 }
-                let fields = try mapping(entry.value, "slot '\(entry.key)'")
-                try check(fields, allowed: ["type", "values"], in: "slot '\(entry.key)'")
-                guard let typeEntry = fields.first(where: { $0.key == "type" }) else { throw fail(entry.keyNode, "slot '\(entry.key)' needs a 'type'") }
-                let kind = try string(typeEntry.value, "type")
+                let valuesEntry = fields.first(where: { $0.key == "values" })
                 if kind == "choice" {
-                    guard let valuesEntry = fields.first(where: { $0.key == "values" }) else {
-                        throw fail(entry.keyNode, "slot '\(entry.key)' of type choice needs 'values'")
-                    }
+                    guard let valuesEntry else { throw fail(entry.keyNode, "slot '\(entry.key)' of type choice needs 'values'") }
                     var values: [String: [String]] = [:]
                     for value in try mapping(valuesEntry.value, "values of '\(entry.key)'") {
                         values[value.key] = try strings(value.value, "phrases for '\(value.key)'")
@@ -114,9 +113,9 @@ public enum FlowLoader {
                     result[entry.key] = SlotDefinition(name: entry.key, kind: .choice(values))
                 } else {
                     guard SlotDefinition.builtinKinds.contains(kind) else {
-                        throw fail(typeEntry.value, "slot '\(entry.key)': unknown type '\(kind)' (expected \(kinds) or choice)")
+                        throw fail(kindNode, "slot '\(entry.key)': unknown type '\(kind)' (expected \(kinds), or {type: choice, values: …})")
                     }
-                    if let values = fields.first(where: { $0.key == "values" }) { throw fail(values.keyNode, "only choice slots take 'values'") }
+                    if let valuesEntry { throw fail(valuesEntry.keyNode, "only choice slots take 'values'") }
                     result[entry.key] = SlotDefinition(name: entry.key, kind: .builtin(kind))
                 }
             }

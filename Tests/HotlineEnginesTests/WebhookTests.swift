@@ -43,7 +43,7 @@ import Testing
         let start = clock.now
         let reply = try await Self.ask(try Self.flow(port: server.port, timeout: 1))
         #expect(reply?.text == "I can't reach your account right now.")
-        // The flow's 1 s timeout, not the HTTP client's own (a minute): a generous bound, as the suite runs in parallel.
+        // The flow's 1 s timeout, not the HTTP client's own (a minute): a generous bound for a busy machine.
         #expect((clock.now - start) < .seconds(20))
     }
 

@@ -24,8 +24,8 @@ public struct ScratchStore: Sendable {
     public let kind: StoreKind
     public let url: String
 
-    /// Opens the store. The connect deadline is generous: under the parallel test suite, tasks wait for the cooperative
-    /// pool behind tests that block it with child processes.
+    /// Opens the store. The connect deadline is generous: a busy machine (or `swift test` run in parallel by hand)
+    /// can keep a test's tasks waiting for the cooperative pool.
     public func open() async throws -> any TranscriptStore { try await TranscriptStores.open(url, connectTimeout: 120, logger: Logger(label: "test")) }
 }
 
