@@ -18,7 +18,8 @@ public enum QualityRulesLoader {
 
     /// The keys that say what a rule checks; each rule has exactly one.
     static let checks = ["phrases", "agent_request", "no_match_streak", "confidence_below", "silence_seconds", "handle_time_seconds",
-                         "sensitive_data", "required_phrases"]
+                         "sensitive_data", "required_phrases", "outcome", "backend_failure", "unresolved_request", "unserved_request",
+                         "repeated_question", "caller_repeated"]
 
     private struct Reader: ModelFileReader {
         let source: String
@@ -91,9 +92,23 @@ public enum QualityRulesLoader {
                 test = .deadAir(seconds: try seconds(what.value, "silence_seconds"))
             case "handle_time_seconds":
                 test = .handleTime(seconds: try seconds(what.value, "handle_time_seconds"))
-            case "sensitive_data":
-                guard what.value.bool == true else { throw fail(what.value, "sensitive_data must be true") }
-                test = .sensitiveData
+            case "sensitive_data", "backend_failure", "unresolved_request", "unserved_request":
+                guard what.value.bool == true else { throw fail(what.value, "\(what.key) must be true") }
+                test = what.key == "sensitive_data" ? .sensitiveData : what.key == "backend_failure" ? .backendFailure
+                    : what.key == "unresolved_request" ? .unresolvedRequest : .unservedRequest
+            case "outcome":
+                var outcomes: [CallStatus] = []
+                for name in try strings(what.value, "outcome") {
+                    guard let status = CallStatus(rawValue: name), status.isFinished else {
+                        throw fail(what.value, "unknown outcome '\(name)' (expected: \(CallStatus.allCases.filter(\.isFinished).map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    outcomes.append(status)
+                }
+                test = .outcome(outcomes)
+            case "repeated_question", "caller_repeated":
+                let count = try number(what.value, what.key)
+                guard count >= 2 else { throw fail(what.value, "\(what.key) must be 2 or more") }
+                test = what.key == "repeated_question" ? .repeatedQuestion(count: count) : .callerRepeated(count: count)
             default:
                 guard let within = field("within_seconds") else { throw fail(keyNode, "rule '\(id)' needs 'within_seconds' with 'required_phrases'") }
                 test = .requiredPhrase(try strings(what.value, "required_phrases"), within: try seconds(within, "within_seconds"))

@@ -52,11 +52,15 @@ public struct AccessControl: Sendable {
         return difference == 0
     }
 
+    /// The identity of the configured key named `name` (a signed-in session stands for its key), if it still exists.
+    public func identity(named name: String) -> Identity? {
+        keys.first { $0.key.name == name }.map { Identity(name: $0.key.name, roles: $0.key.roles, maximumCalls: $0.key.maximumCalls, authenticated: true) }
+    }
+
     /// The secret in an `Authorization` header (`Bearer KEY`, or `Basic` with the key as password or user), an
-    /// `X-API-Key` header, or a `token` query parameter (for WebSocket clients that cannot set headers).
-    static func secret(authorization: String?, apiKeyHeader: String?, query: String?, cookie: String? = nil) -> String? {
+    /// `X-API-Key` header, or a `token` query parameter (WebSocket upgrades only: for clients that cannot set headers).
+    static func secret(authorization: String?, apiKeyHeader: String?, query: String?) -> String? {
         if let apiKeyHeader, !apiKeyHeader.isEmpty { return apiKeyHeader }
-        if authorization == nil, let cookie, let value = Self.cookie(named: sessionCookie, in: cookie) { return value }
         if let authorization {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2 {
@@ -75,8 +79,8 @@ public struct AccessControl: Sendable {
         return nil
     }
 
-    /// The cookie the QA web page keeps its key in after login (HttpOnly, SameSite=Strict).
-    static let sessionCookie = "hotline_key"
+    /// The cookie the QA web page keeps its session id in after login (HttpOnly, SameSite=Strict). It never holds a key.
+    static let sessionCookie = "hotline_session"
 
     /// A cookie's value from a `Cookie` header.
     static func cookie(named name: String, in header: String) -> String? {

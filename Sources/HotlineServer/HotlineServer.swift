@@ -40,6 +40,13 @@ public protocol SpeechServices: Sendable {
     func transcribe(file path: String, name: String) async throws -> Transcript
     /// Synthesizes text as a WAV file at `sampleRate` (8000, 16000 or 22050).
     func synthesize(_ text: String, voice: String?, sampleRate: Int) async throws -> [UInt8]
+    /// The names a voice may be given by (empty: not known, nothing is checked).
+    func voices() async -> [String]
+}
+
+extension SpeechServices {
+    /// Voices are not checked by default.
+    public func voices() async -> [String] { [] }
 }
 
 // MARK: - Server
@@ -84,7 +91,7 @@ public struct HotlineServer: Sendable {
     {
         let app = Application(
             router: makeRouter(),
-            server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter(), configuration: .init(ws: .init(maxFrameSize: 1 << 20))),
+            server: httpServer(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "hotline"),
             onServerRunning: { channel in onHTTPBound(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -97,6 +104,8 @@ public struct HotlineServer: Sendable {
             // Started before the drainer so it stops after it: the last calls' lines are written before the store closes.
             services.insert(QualityStoreService(quality: quality, retentionDays: configuration.retentionDays,
                                                 interval: .milliseconds(Int(configuration.retentionInterval * 1000)), logger: logger), at: 0)
+            services.append(NodeWatch(quality: quality, node: quality.feed.node, interval: .milliseconds(Int(configuration.heartbeatInterval * 1000)),
+                                      timeout: configuration.nodeTimeout, logger: logger))
         }
         services.append(CallDrainer(registry: host.registry, grace: .milliseconds(Int(configuration.shutdownGrace * 1000)), logger: logger))
         return services
@@ -130,10 +139,11 @@ public struct HotlineServer: Sendable {
         return identity
     }
 
-    /// The credential a request carries (header or `token` query parameter), if any.
-    func presentedSecret(_ request: Request) -> String? {
-        AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField], query: request.uri.query,
-                             cookie: request.headers[.cookie])
+    /// The credential a request carries in its headers, if any. A `token` query parameter counts only on WebSocket
+    /// upgrades (`allowQuery`), for gateways that cannot set headers: elsewhere it would end up in proxies' logs.
+    func presentedSecret(_ request: Request, allowQuery: Bool = false) -> String? {
+        AccessControl.secret(authorization: request.headers[.authorization], apiKeyHeader: request.headers[Self.apiKeyField],
+                             query: allowQuery ? request.uri.query : nil)
     }
 
     static let apiKeyField = HTTPField.Name("X-API-Key")!
@@ -144,6 +154,7 @@ public struct HotlineServer: Sendable {
     func makeRouter() -> Router<HotlineRequestContext> {
         let router = Router(context: HotlineRequestContext.self)
         router.add(middleware: RequestLogger(logger: logger))
+        router.add(middleware: BodyLimit(uploadLimit: configuration.maxUploadBytes))
         router.get("health") { _, _ in HealthResponse(status: "ok") }
         router.get("ready") { _, _ -> Response in
             let ready = !host.registry.isDraining
@@ -164,11 +175,11 @@ public struct HotlineServer: Sendable {
             _ = try authorize(request, [.qa])
             return CallList(calls: host.registry.liveCalls)
         }
-        api.get("calls/:id") { request, context -> JSONBody<CallOutcome> in
+        api.get("calls/:id") { request, context -> JSONBody<CallView> in
             _ = try authorize(request, [.qa, .gateway])
             let id = try context.parameters.require("id")
-            guard let outcome = host.registry.outcome(of: id) else { throw HTTPError(.notFound, message: "no call with id \(id)") }
-            return JSONBody(outcome)
+            guard let view = host.registry.view(of: id) else { throw HTTPError(.notFound, message: "no call with id \(id)") }
+            return JSONBody(view)
         }
         api.post("transcriptions") { request, context -> Response in
             _ = try authorize(request, [.gateway])
@@ -188,7 +199,21 @@ public struct HotlineServer: Sendable {
             guard !text.isEmpty, text.count <= 5_000 else { throw HTTPError(.badRequest, message: "text must be 1 to 5000 characters") }
             let rate = body.sampleRate ?? 8_000
             guard [8_000, 16_000, 22_050].contains(rate) else { throw HTTPError(.badRequest, message: "sample_rate must be 8000, 16000 or 22050") }
-            let wav = try await speech.synthesize(text, voice: body.voice, sampleRate: rate)
+            if let voice = body.voice {
+                let known = await speech.voices()
+                let base = voice.split(separator: "+").first.map(String.init) ?? voice
+                if !known.isEmpty, !known.contains(where: { $0.caseInsensitiveCompare(base) == .orderedSame }) {
+                    throw HTTPError(.badRequest, message: "unknown voice '\(voice)'; voices: \(known.prefix(40).joined(separator: ", "))"
+                                    + (known.count > 40 ? ", … (hotline say --list-voices lists all \(known.count))" : ""))
+                }
+            }
+            let wav: [UInt8]
+            do {
+                wav = try await speech.synthesize(text, voice: body.voice, sampleRate: rate)
+            } catch {
+                logger.error("synthesis failed", metadata: ["error": "\(error)"])
+                throw HTTPError(.internalServerError, message: "synthesis failed: \(error)")
+            }
             return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
         }
         if let quality {
@@ -222,7 +247,7 @@ public struct HotlineServer: Sendable {
         gauge("hotline_recognizer_waiters", "Utterances waiting for a recognizer now").set(Double(statistics.waiting))
         gauge("hotline_recognizer_loans", "Recognizer loans since start").set(Double(statistics.loans))
         gauge("hotline_recognizer_waits", "Loans that had to wait since start").set(Double(statistics.waits))
-        gauge("hotline_live_calls", "Calls connected now").set(Double(host.registry.liveCalls.count))
+        gauge("hotline_live_calls", "Calls connected now").set(Double(host.registry.liveCount))
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
@@ -315,7 +340,7 @@ struct HealthResponse: ResponseCodable {
 }
 
 struct CallList: ResponseCodable {
-    var calls: [CallOutcome]
+    var calls: [CallView]
 }
 
 /// Any `Encodable` as a JSON response body (the value itself at the top level).
@@ -425,6 +450,27 @@ struct CallDrainer: Service {
         try? await gracefulShutdown()
         await registry.drain(grace: grace, logger: logger)
         logger.notice("shutting down: no live calls")
+    }
+}
+
+/// Answers a request whose `Content-Length` is not a number (400) or more than the route takes (413) at once, from its
+/// head, instead of waiting for a body that will never be read. Uploads may be `uploadLimit` bytes; everything else
+/// (JSON, forms) 1 MB.
+struct BodyLimit<Context: RequestContext>: RouterMiddleware {
+    let uploadLimit: Int
+    static var ordinaryLimit: Int { 1 << 20 }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let header = request.headers[.contentLength] {
+            guard let length = Int(header.trimmingCharacters(in: .whitespaces)), length >= 0 else {
+                throw HTTPError(.badRequest, headers: [.connection: "close"], message: "Content-Length '\(header.prefix(40))' is not a number of bytes")
+            }
+            let limit = request.uri.path.hasPrefix("/v1/transcriptions") ? uploadLimit : Self.ordinaryLimit
+            guard length <= limit else {
+                throw HTTPError(.contentTooLarge, headers: [.connection: "close"], message: "the body is \(length) bytes; this endpoint takes at most \(limit)")
+            }
+        }
+        return try await next(request, context)
     }
 }
 

@@ -54,6 +54,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var store = "sqlite:.hotline/calls.sqlite"
     /// This node's name in the store and the live feed. Default: the host name.
     public var nodeName = ProcessInfo.processInfo.hostName
+    /// Seconds between this node's heartbeats in the store. Default 5.
+    public var heartbeatInterval = 5.0
+    /// Seconds without a heartbeat after which another node closes a node's live calls as interrupted. Default 30.
+    public var nodeTimeout = 30.0
     /// Writes held in memory while the store is unavailable, before the oldest are dropped. Default 100000.
     public var storeQueue = 100_000
     /// Whether calls are recorded (both sides, FLAC, in the store). Default true.
@@ -62,6 +66,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maximumRecordingSeconds = 3_600.0
     /// The QA rules file. Default `Models/qa/rules.yaml`.
     public var qaRules = "Models/qa/rules.yaml"
+    /// Hours a QA page sign-in lasts. Default 12 (a shift).
+    public var sessionHours = 12.0
     /// Days transcripts and recordings are kept; older calls are deleted by a background task. `nil`: kept for ever.
     /// Default 90.
     public var retentionDays: Double? = 90
@@ -217,7 +223,8 @@ extension ServerConfiguration {
         }
         if let section = root["store"] {
             let map = try reader.mapping(section, "store")
-            try reader.checkKeys(map, allowed: ["url", "url_env", "node", "queue", "record_calls", "max_recording_seconds"], in: "store")
+            try reader.checkKeys(map, allowed: ["url", "url_env", "node", "queue", "record_calls", "max_recording_seconds", "heartbeat_seconds",
+                                           "node_timeout_seconds"], in: "store")
             if let value = map["url"] { store = try reader.string(value, "store.url") }
             if let variable = map["url_env"] {
                 let name = try reader.string(variable, "store.url_env")
@@ -225,13 +232,16 @@ extension ServerConfiguration {
                 store = value
             }
             if let value = map["node"] { nodeName = try reader.string(value, "store.node") }
+            if let value = map["heartbeat_seconds"] { heartbeatInterval = try reader.double(value, "store.heartbeat_seconds", 0.1...3_600) }
+            if let value = map["node_timeout_seconds"] { nodeTimeout = try reader.double(value, "store.node_timeout_seconds", 1...86_400) }
             if let value = map["queue"] { storeQueue = try reader.int(value, "store.queue", 100...10_000_000) }
             if let value = map["record_calls"] { recordCalls = try reader.bool(value, "store.record_calls") }
             if let value = map["max_recording_seconds"] { maximumRecordingSeconds = try reader.double(value, "store.max_recording_seconds", 1...86_400) }
         }
         if let section = root["qa"] {
             let map = try reader.mapping(section, "qa")
-            try reader.checkKeys(map, allowed: ["rules", "retention_days", "retention_interval"], in: "qa")
+            try reader.checkKeys(map, allowed: ["rules", "retention_days", "retention_interval", "session_hours"], in: "qa")
+            if let value = map["session_hours"] { sessionHours = try reader.double(value, "qa.session_hours", 0.05...720) }
             if let value = map["rules"] { qaRules = try reader.string(value, "qa.rules") }
             if let value = map["retention_days"] {
                 retentionDays = try reader.string(value, "qa.retention_days") == "forever" ? nil : try reader.double(value, "qa.retention_days", 0.001...36_500)

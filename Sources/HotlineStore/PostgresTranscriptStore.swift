@@ -92,19 +92,26 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
             """,
             "CREATE TABLE recordings (call_id TEXT PRIMARY KEY, media_type TEXT NOT NULL, data BYTEA NOT NULL)",
         ],
+        [
+            "ALTER TABLE calls ADD COLUMN outcome_reason TEXT",
+            "UPDATE calls SET status = 'contained' WHERE status = 'completed' AND gateway <> 'vosk'",
+            "CREATE INDEX calls_live ON calls (node) WHERE status = 'live'",
+            "CREATE TABLE nodes (name TEXT PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL)",
+            "CREATE TABLE web_sessions (digest TEXT PRIMARY KEY, key_name TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
+        ],
     ]
 
     // MARK: Writes
 
     public func save(call: CallRecord) async throws {
         try await client.query("""
-            INSERT INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, end_reason, duration, intent, handoff_queue,
-                handoff_reason, handoff_summary, score, worst_severity, errors)
-            VALUES (\(call.id), \(call.gateway), \(call.callerNumber), \(call.node), \(call.startedAt), \(call.endedAt), \(call.status),
-                \(call.endReason), \(call.duration), \(call.intent), \(call.handoffQueue), \(call.handoffReason), \(call.handoffSummary),
+            INSERT INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, outcome_reason, end_reason, duration, intent,
+                handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors)
+            VALUES (\(call.id), \(call.gateway.rawValue), \(call.callerNumber), \(call.node), \(call.startedAt), \(call.endedAt),
+                \(call.status.rawValue), \(call.outcomeReason), \(call.endReason), \(call.duration), \(call.intent), \(call.handoffQueue), \(call.handoffReason), \(call.handoffSummary),
                 \(call.score), \(call.worstSeverity?.rawValue), \(StoreCoding.json(call.errors))::jsonb)
             ON CONFLICT (id) DO UPDATE SET gateway = EXCLUDED.gateway, caller_number = EXCLUDED.caller_number, node = EXCLUDED.node,
-                started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, status = EXCLUDED.status, end_reason = EXCLUDED.end_reason,
+                started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, status = EXCLUDED.status, outcome_reason = EXCLUDED.outcome_reason, end_reason = EXCLUDED.end_reason,
                 duration = EXCLUDED.duration, intent = EXCLUDED.intent, handoff_queue = EXCLUDED.handoff_queue,
                 handoff_reason = EXCLUDED.handoff_reason, handoff_summary = EXCLUDED.handoff_summary, score = EXCLUDED.score,
                 worst_severity = EXCLUDED.worst_severity, errors = EXCLUDED.errors
@@ -156,7 +163,7 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
 
     static let callColumns = """
         id, gateway, caller_number, node, started_at, ended_at, status, end_reason, duration, intent, handoff_queue, handoff_reason,
-        handoff_summary, score, worst_severity, errors::text
+        handoff_summary, score, worst_severity, errors::text, outcome_reason
         """
 
     public func call(id: String) async throws -> CallRecord? {
@@ -185,7 +192,7 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
         ).decode((String, Int, String, Double, String).self) {
             events.append(CallEventRecord(callId: callId, sequence: sequence, kind: kind, at: at, detail: detail))
         }
-        let findings = try await findings(PostgresQuery(unsafeSQL: "SELECT \(Self.findingColumns) FROM findings WHERE call_id = $1 ORDER BY seq", binds: binds(id)))
+        let findings = try await findings(PostgresQuery(unsafeSQL: "SELECT \(Self.findingColumns) FROM findings WHERE call_id = $1 ORDER BY at, seq", binds: binds(id)))
         let reviews = try await reviews(PostgresQuery(unsafeSQL: "SELECT \(Self.reviewColumns) FROM reviews WHERE call_id = $1 ORDER BY saved_at", binds: binds(id)))
         var recorded = false
         for try await exists in try await client.query("SELECT EXISTS (SELECT 1 FROM recordings WHERE call_id = \(id))", logger: logger).decode(Bool.self) {
@@ -270,6 +277,78 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
         _ = await runner.value
     }
 
+    // MARK: Nodes and sessions
+
+    public func heartbeat(node: String) async throws {
+        try await client.query("""
+            INSERT INTO nodes (name, seen_at) VALUES (\(node), now()) ON CONFLICT (name) DO UPDATE SET seen_at = now()
+            """, logger: logger)
+    }
+
+    public func silentNodes(olderThan seconds: Double, except: String) async throws -> [String] {
+        var names: [String] = []
+        for try await name in try await client.query("""
+            SELECT name FROM nodes WHERE seen_at < now() - make_interval(secs => \(seconds)) AND name <> \(except)
+            UNION SELECT DISTINCT node FROM calls WHERE status = 'live' AND node <> \(except) AND node NOT IN (SELECT name FROM nodes)
+            ORDER BY 1
+            """, logger: logger).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+
+    public func forget(node: String) async throws {
+        try await client.query("DELETE FROM nodes WHERE name = \(node)", logger: logger)
+    }
+
+    public func interruptLiveCalls(ofNode node: String, reason: String) async throws -> [CallRecord] {
+        var ids: [String] = []
+        // The call ends where its last line ends (what was heard is all that is known of it).
+        for try await id in try await client.query("""
+            UPDATE calls c SET status = 'interrupted', outcome_reason = \(reason),
+                duration = GREATEST(c.duration, COALESCE((SELECT MAX(u."end") FROM utterances u WHERE u.call_id = c.id), 0)),
+                ended_at = c.started_at + make_interval(secs => GREATEST(c.duration,
+                    COALESCE((SELECT MAX(u."end") FROM utterances u WHERE u.call_id = c.id), 0)))
+            WHERE c.node = \(node) AND c.status = 'live' RETURNING c.id
+            """, logger: logger).decode(String.self) {
+            ids.append(id)
+        }
+        guard !ids.isEmpty else { return [] }
+        var binds = PostgresBindings()
+        binds.append(ids)
+        return try await calls(PostgresQuery(unsafeSQL: "SELECT \(Self.callColumns) FROM calls WHERE id = ANY($1)", binds: binds))
+    }
+
+    public func save(session: WebSession) async throws {
+        try await client.query("""
+            INSERT INTO web_sessions (digest, key_name, created_at, expires_at)
+            VALUES (\(session.digest), \(session.keyName), \(session.createdAt), \(session.expiresAt))
+            ON CONFLICT (digest) DO UPDATE SET key_name = EXCLUDED.key_name, expires_at = EXCLUDED.expires_at
+            """, logger: logger)
+    }
+
+    public func session(digest: String) async throws -> WebSession? {
+        for try await (digest, keyName, created, expires) in try await client.query("""
+            SELECT digest, key_name, created_at, expires_at FROM web_sessions WHERE digest = \(digest) AND expires_at > now()
+            """, logger: logger).decode((String, String, Date, Date).self) {
+            return WebSession(digest: digest, keyName: keyName, createdAt: created, expiresAt: expires)
+        }
+        return nil
+    }
+
+    public func deleteSession(digest: String) async throws {
+        try await client.query("DELETE FROM web_sessions WHERE digest = \(digest)", logger: logger)
+    }
+
+    public func deleteExpiredSessions() async throws -> Int {
+        var count = 0
+        for try await _ in try await client.query("DELETE FROM web_sessions WHERE expires_at <= now() RETURNING digest", logger: logger)
+            .decode(String.self) {
+            count += 1
+        }
+        return count
+    }
+
     // MARK: Live feed across nodes
 
     public func publish(_ payload: String) async throws {
@@ -297,9 +376,10 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
         for try await row in try await client.query(query, logger: logger) {
             let r = row.makeRandomAccess()
             result.append(CallRecord(
-                id: try r[0].decode(String.self), gateway: try r[1].decode(String.self), callerNumber: try r[2].decode(String?.self),
+                id: try r[0].decode(String.self), gateway: StoreCoding.gateway(try r[1].decode(String.self)), callerNumber: try r[2].decode(String?.self),
                 node: try r[3].decode(String.self), startedAt: try r[4].decode(Date.self), endedAt: try r[5].decode(Date?.self),
-                status: try r[6].decode(String.self), endReason: try r[7].decode(String?.self), duration: try r[8].decode(Double.self),
+                status: StoreCoding.status(try r[6].decode(String.self)), outcomeReason: try r[16].decode(String?.self),
+                endReason: try r[7].decode(String?.self), duration: try r[8].decode(Double.self),
                 intent: try r[9].decode(String?.self), handoffQueue: try r[10].decode(String?.self), handoffReason: try r[11].decode(String?.self),
                 handoffSummary: try r[12].decode(String?.self), score: try r[13].decode(Double?.self),
                 worstSeverity: try r[14].decode(String?.self).flatMap(Severity.init(rawValue:)),

@@ -58,6 +58,15 @@ public final class SQLiteTranscriptStore: TranscriptStore {
                 CREATE TABLE recordings (call_id TEXT PRIMARY KEY, media_type TEXT NOT NULL, data BLOB NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2: outcomes, node heartbeats, web sessions") { db in
+            try db.execute(sql: """
+                ALTER TABLE calls ADD COLUMN outcome_reason TEXT;
+                UPDATE calls SET status = 'contained' WHERE status = 'completed' AND gateway <> 'vosk';
+                CREATE INDEX calls_live ON calls(node) WHERE status = 'live';
+                CREATE TABLE nodes (name TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+                CREATE TABLE web_sessions (digest TEXT PRIMARY KEY, key_name TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL);
+                """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -66,11 +75,11 @@ public final class SQLiteTranscriptStore: TranscriptStore {
     public func save(call: CallRecord) async throws {
         try await pool.write { db in
             try db.execute(sql: """
-                INSERT OR REPLACE INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, end_reason, duration, intent,
-                    handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [call.id, call.gateway, call.callerNumber, call.node, call.startedAt.timeIntervalSince1970,
-                                 call.endedAt?.timeIntervalSince1970, call.status, call.endReason, call.duration, call.intent, call.handoffQueue,
+                INSERT OR REPLACE INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, outcome_reason, end_reason, duration,
+                    intent, handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [call.id, call.gateway.rawValue, call.callerNumber, call.node, call.startedAt.timeIntervalSince1970,
+                                 call.endedAt?.timeIntervalSince1970, call.status.rawValue, call.outcomeReason, call.endReason, call.duration, call.intent, call.handoffQueue,
                                  call.handoffReason, call.handoffSummary, call.score, call.worstSeverity?.rawValue, StoreCoding.json(call.errors)])
         }
     }
@@ -130,7 +139,7 @@ public final class SQLiteTranscriptStore: TranscriptStore {
             let events = try Row.fetchAll(db, sql: "SELECT * FROM events WHERE call_id = ? ORDER BY seq", arguments: [id]).map {
                 CallEventRecord(callId: $0["call_id"], sequence: $0["seq"], kind: $0["kind"], at: $0["at"], detail: $0["detail"])
             }
-            let findings = try Row.fetchAll(db, sql: "SELECT * FROM findings WHERE call_id = ? ORDER BY seq", arguments: [id]).map(Self.finding)
+            let findings = try Row.fetchAll(db, sql: "SELECT * FROM findings WHERE call_id = ? ORDER BY at, seq", arguments: [id]).map(Self.finding)
             let reviews = try Row.fetchAll(db, sql: "SELECT * FROM reviews WHERE call_id = ? ORDER BY saved_at", arguments: [id]).map(Self.review)
             let recorded = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM recordings WHERE call_id = ?)", arguments: [id]) ?? false
             return CallDetail(call: call, utterances: utterances, events: events, findings: findings, reviews: reviews, hasRecording: recorded)
@@ -199,6 +208,74 @@ public final class SQLiteTranscriptStore: TranscriptStore {
         try pool.close()
     }
 
+    // MARK: Nodes and sessions
+
+    public func heartbeat(node: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO nodes (name, seen_at) VALUES (?, ?)", arguments: [node, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func silentNodes(olderThan seconds: Double, except: String) async throws -> [String] {
+        try await pool.read { db in
+            // Nodes that stopped heartbeating, and nodes with live calls that never heartbeat (a version without heartbeats).
+            try String.fetchAll(db, sql: """
+                SELECT name FROM nodes WHERE seen_at < ? AND name <> ?
+                UNION SELECT DISTINCT node FROM calls WHERE status = 'live' AND node <> ? AND node NOT IN (SELECT name FROM nodes)
+                ORDER BY 1
+                """, arguments: [Date().timeIntervalSince1970 - seconds, except, except])
+        }
+    }
+
+    public func forget(node: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM nodes WHERE name = ?", arguments: [node]) }
+    }
+
+    public func interruptLiveCalls(ofNode node: String, reason: String) async throws -> [CallRecord] {
+        try await pool.write { db in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM calls WHERE node = ? AND status = 'live'", arguments: [node])
+            for id in ids {
+                // The call ends where its last line ends (what was heard is all that is known of it).
+                try db.execute(sql: """
+                    UPDATE calls SET status = 'interrupted', outcome_reason = ?,
+                        duration = MAX(duration, COALESCE((SELECT MAX("end") FROM utterances WHERE call_id = ?), 0)),
+                        ended_at = started_at + MAX(duration, COALESCE((SELECT MAX("end") FROM utterances WHERE call_id = ?), 0))
+                    WHERE id = ?
+                    """, arguments: [reason, id, id, id])
+            }
+            guard !ids.isEmpty else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT * FROM calls WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                                    arguments: StatementArguments(ids)).map(Self.call)
+        }
+    }
+
+    public func save(session: WebSession) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO web_sessions (digest, key_name, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [session.digest, session.keyName, session.createdAt.timeIntervalSince1970, session.expiresAt.timeIntervalSince1970])
+        }
+    }
+
+    public func session(digest: String) async throws -> WebSession? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM web_sessions WHERE digest = ? AND expires_at > ?", arguments: [digest, Date().timeIntervalSince1970]).map {
+                WebSession(digest: $0["digest"], keyName: $0["key_name"], createdAt: Date(timeIntervalSince1970: $0["created_at"]),
+                           expiresAt: Date(timeIntervalSince1970: $0["expires_at"]))
+            }
+        }
+    }
+
+    public func deleteSession(digest: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM web_sessions WHERE digest = ?", arguments: [digest]) }
+    }
+
+    public func deleteExpiredSessions() async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM web_sessions WHERE expires_at <= ?", arguments: [Date().timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
     /// Runs `body` while holding the database's write lock from another connection (tests: a database that is
     /// briefly unavailable to the server's writes).
     public func withWriteLockHeld(for seconds: Double) async throws {
@@ -218,9 +295,9 @@ public final class SQLiteTranscriptStore: TranscriptStore {
 
     static func call(_ row: Row) -> CallRecord {
         CallRecord(
-            id: row["id"], gateway: row["gateway"], callerNumber: row["caller_number"], node: row["node"],
+            id: row["id"], gateway: StoreCoding.gateway(row["gateway"]), callerNumber: row["caller_number"], node: row["node"],
             startedAt: Date(timeIntervalSince1970: row["started_at"]), endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            status: row["status"], endReason: row["end_reason"], duration: row["duration"], intent: row["intent"], handoffQueue: row["handoff_queue"],
+            status: StoreCoding.status(row["status"]), outcomeReason: row["outcome_reason"], endReason: row["end_reason"], duration: row["duration"], intent: row["intent"], handoffQueue: row["handoff_queue"],
             handoffReason: row["handoff_reason"], handoffSummary: row["handoff_summary"], score: row["score"],
             worstSeverity: (row["worst_severity"] as String?).flatMap(Severity.init(rawValue:)),
             errors: StoreCoding.decode([String].self, row["errors"], default: []))

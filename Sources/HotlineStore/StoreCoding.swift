@@ -26,6 +26,12 @@ enum StoreCoding {
         return (try? JSONDecoder().decode(type, from: data)) ?? fallback
     }
 
+    /// A stored gateway name as the type (an unknown one, from a newer version, reads as a recording).
+    static func gateway(_ text: String) -> Gateway { Gateway(rawValue: text) ?? .recording }
+
+    /// A stored status as the type (rows from before outcomes were told apart said `completed` for a bot's call).
+    static func status(_ text: String) -> CallStatus { CallStatus(rawValue: text) ?? .completed }
+
     /// A value a call filter binds.
     enum FilterValue {
         case text(String)
@@ -39,7 +45,7 @@ enum StoreCoding {
         var conditions = query.searchWords.map(search)
         if let from = query.from { conditions.append("c.started_at >= \(bind(.date(from)))") }
         if let to = query.to { conditions.append("c.started_at < \(bind(.date(to)))") }
-        if let status = query.status { conditions.append("c.status = \(bind(.text(status)))") }
+        if let status = query.status { conditions.append("c.status = \(bind(.text(status.rawValue)))") }
         if let intent = query.intent { conditions.append("c.intent = \(bind(.text(intent)))") }
         if let number = query.callerNumber { conditions.append("c.caller_number = \(bind(.text(number)))") }
         if let rule = query.rule { conditions.append("EXISTS (SELECT 1 FROM findings f WHERE f.call_id = c.id AND f.rule = \(bind(.text(rule))))") }

@@ -69,7 +69,7 @@ struct CallFilters: ParsableArguments {
     var from: String?
     @Option(help: "Calls started before this date.")
     var to: String?
-    @Option(help: "Outcome: live, completed, handed-off or failed.")
+    @Option(help: "Outcome: live, contained, handed-off, abandoned, failed, interrupted or completed (calls without a bot).")
     var status: String?
     @Option(help: "The call's intent.")
     var intent: String?
@@ -81,8 +81,15 @@ struct CallFilters: ParsableArguments {
     var maxScore: Double?
 
     func query(text: String?, limit: Int, offset: Int) throws -> CallQuery {
-        CallQuery(text: text, from: try Self.date(from, "--from"), to: try Self.date(to, "--to"), status: status, intent: intent, rule: rule,
-                  minimumScore: minScore, maximumScore: maxScore, limit: limit, offset: offset)
+        var outcome: CallStatus?
+        if let status {
+            guard let value = CallStatus(rawValue: status) else {
+                throw ValidationError("--status must be one of: \(CallStatus.allCases.map(\.rawValue).joined(separator: ", ")), not '\(status)'")
+            }
+            outcome = value
+        }
+        return CallQuery(text: text, from: try Self.date(from, "--from"), to: try Self.date(to, "--to"), status: outcome, intent: intent, rule: rule,
+                         minimumScore: minScore, maximumScore: maxScore, limit: limit, offset: offset)
     }
 
     static func date(_ text: String?, _ name: String) throws -> Date? {
@@ -119,7 +126,7 @@ struct QAList: AsyncParsableCommand {
         print("\(page.total) call(s)" + (page.total > page.calls.count ? ", showing \(offset + 1)–\(offset + page.calls.count)" : ""))
         for call in page.calls {
             let score = call.score.map { String(format: "%3.0f", $0) } ?? "  –"
-            print("\(call.id)  \(QAOutput.date(call.startedAt))  \(call.status.padding(toLength: 10, withPad: " ", startingAt: 0))  "
+            print("\(call.id)  \(QAOutput.date(call.startedAt))  \(call.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  "
                   + "score \(score)  \(String(format: "%5.1f s", call.duration))  \(call.intent ?? "–")" + (call.handoffQueue.map { " → \($0)" } ?? ""))
         }
     }
@@ -145,7 +152,8 @@ struct QAShow: AsyncParsableCommand {
             return
         }
         let call = detail.call
-        print("call \(call.id) (\(call.gateway), node \(call.node)) — \(call.status), \(String(format: "%.1f", call.duration)) s, started \(QAOutput.date(call.startedAt))")
+        print("call \(call.id) (\(call.gateway.rawValue), node \(call.node)) — \(call.status.rawValue), \(String(format: "%.1f", call.duration)) s, started \(QAOutput.date(call.startedAt))")
+        if let reason = call.outcomeReason { print("outcome: \(reason)") }
         if let intent = call.intent { print("intent: \(intent)") }
         if let queue = call.handoffQueue { print("handed to \(queue): \(call.handoffReason ?? "")") }
         print("QA score: \(call.score.map { String(format: "%.0f", $0) } ?? "–")")
@@ -237,11 +245,12 @@ struct QAReport: AsyncParsableCommand {
             print(QAOutput.json(report))
             return
         }
-        print("calls: \(report.calls) (completed by the bot \(report.contained), handed off \(report.handedOff), failed \(report.failed), live \(report.live))")
+        print("calls: \(report.calls) (contained by the bot \(report.contained), handed off \(report.handedOff), abandoned \(report.abandoned), "
+              + "failed \(report.failed), interrupted \(report.interrupted), without a bot \(report.completed), live \(report.live))")
         print(String(format: "containment rate: %.1f%%", report.containmentRate * 100))
         print("average QA score: \(report.averageScore.map { String(format: "%.1f", $0) } ?? "–")")
         print("average reviewer score: \(report.averageReviewScore.map { String(format: "%.1f", $0) } ?? "–")")
-        for (title, counts) in [("handoffs by reason", report.handoffsByReason), ("handoffs by queue", report.handoffsByQueue),
+        for (title, counts) in [("outcomes by reason", report.outcomeReasons), ("handoffs by reason", report.handoffsByReason), ("handoffs by queue", report.handoffsByQueue),
                                 ("top intents", report.intents), ("findings by rule", report.findingsByRule)] {
             print("\(title):" + (counts.isEmpty ? " none" : ""))
             for (name, count) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {

@@ -80,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
         let quality = try await Self.qualityServices(settings, logger: logger)
         let host = CallHost(pool: pool, renderer: PromptRenderer(synthesizer: synthesizer), bot: bot,
                             registry: CallRegistry(retainedOutcomes: settings.retainedOutcomes), observers: quality.map { [$0.recorder] } ?? [],
-                            maximumRecordingSeconds: settings.maximumRecordingSeconds)
+                            maximumRecordingSeconds: settings.maximumRecordingSeconds, rules: try Self.rules(settings), node: settings.nodeName)
         let speech = EngineSpeechServices(synthesizer: synthesizer, recognizer: recognizerConfiguration)
         let server = HotlineServer(configuration: settings, host: host, speech: speech, metrics: registry, logger: logger, quality: quality)
         let ports = PortsFile(path: portsFile, expectAudioSocket: settings.audioSocketEnabled)
@@ -104,13 +104,6 @@ struct ServeCommand: AsyncParsableCommand {
             logger.notice("no transcript store (store: none): transcripts are not kept and the QA pages are off")
             return nil
         }
-        let rules: QualityRules
-        do {
-            rules = try QualityRulesLoader.load(path: settings.qaRules)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(2)
-        }
         let store: any TranscriptStore
         do {
             store = try await TranscriptStores.open(settings.store, logger: Logger(label: "hotline.store"))
@@ -121,9 +114,25 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("transcript store open", metadata: ["store": "\(TranscriptStores.redacted(settings.store))", "node": "\(settings.nodeName)"])
         let writer = StoreWriter(store: store, capacity: settings.storeQueue, logger: logger)
         let feed = LiveFeed(node: settings.nodeName, relay: store as? any FeedRelay, logger: logger)
-        let recorder = TranscriptRecorder(writer: writer, feed: feed, rules: rules, encoder: settings.recordCalls ? FLACRecordingEncoder() : nil,
-                                          logger: logger)
-        return QualityServices(store: store, writer: writer, feed: feed, recorder: recorder)
+        let recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: settings.recordCalls ? FLACRecordingEncoder() : nil, logger: logger)
+        let quality = QualityServices(store: store, writer: writer, feed: feed, recorder: recorder)
+        // Calls this node left live when it last stopped are closed before it takes new ones.
+        do {
+            try await NodeWatch.recoverOwnCalls(quality, node: settings.nodeName, logger: logger)
+        } catch {
+            logger.warning("could not close the calls left live by this node's last run; will retry with the heartbeat", metadata: ["error": "\(error)"])
+        }
+        return quality
+    }
+
+    /// The QA rules every call is checked against (a bad rules file stops the server here).
+    static func rules(_ settings: ServerConfiguration) throws -> QualityRules {
+        do {
+            return try QualityRulesLoader.load(path: settings.qaRules)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
     }
 
     /// Makes an admin key for a server started without any, stored where only this user can read it.
@@ -202,9 +211,9 @@ struct FlowBot: CallBot {
         return DialogResponder(dialog: dialog, matcher: matcher, returningTopic: returning, webhooks: HTTPWebhooks())
     }
 
-    func callEnded(_ call: CallStart, outcome: CallOutcome, responder: (any CallResponder)?) async {
+    func callEnded(_ call: CallStart, record: CallRecord, responder: (any CallResponder)?) async {
         guard let number = call.callerNumber, let dialog = responder as? DialogResponder else { return }
-        let summary = outcome.handoff.map { "handed to \($0.queue)" } ?? outcome.status.rawValue
+        let summary = record.handoffQueue.map { "handed to \($0)" } ?? record.status.rawValue
         memory.remember(number, topic: dialog.topic, outcome: summary, at: Date())
     }
 }
@@ -242,6 +251,18 @@ final class EngineSpeechServices: SpeechServices, @unchecked Sendable {
                 })
             }
         }
+    }
+
+    func voices() async -> [String] {
+        // A voice is chosen by identifier ("gmw/en-US"), its last part ("en-US"), name or language ("en-us").
+        var names: Set<String> = []
+        for voice in await synthesizer.voices() {
+            names.insert(voice.identifier)
+            names.insert(String(voice.identifier.split(separator: "/").last ?? ""))
+            names.insert(voice.name)
+            names.formUnion(voice.languages)
+        }
+        return names.filter { !$0.isEmpty }.sorted()
     }
 
     func synthesize(_ text: String, voice: String?, sampleRate: Int) async throws -> [UInt8] {

@@ -139,10 +139,15 @@ struct SimulateCommand: AsyncParsableCommand {
         let seconds = reader.info.duration.map { String(format: "%.1f s", $0) } ?? "unknown length"
         print("call: \(recording) as \(format), \(seconds), \(fast ? "fast" : "real time")")
         let showPartials = partials
+        // The call's record, as the server keeps it: outcome and QA findings (the default rules when they load).
+        let rules = (try? QualityRulesLoader.load(path: "Models/qa/rules.yaml")) ?? QualityRules(rules: [])
+        let ledger = LockedLedger(CallLedger(CallStart(id: "simulated", gateway: .recording, callerNumber: caller), node: "simulate", rules: rules,
+                                             hasBot: responder != nil))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await session.run() }
             group.addTask {
                 for await event in session.events {
+                    _ = ledger.state.withLock { $0.apply(event) }
                     recorder?.record(event)
                     if case .final = event { finals.count.withLock { $0 += 1 } }
                     if let line = Self.describe(event, partials: showPartials) { print(line) }
@@ -185,6 +190,12 @@ struct SimulateCommand: AsyncParsableCommand {
             session.hangUp(reason: "recording ended")
             try await group.waitForAll()
         }
+        let record = ledger.state.withLock { ledger in
+            _ = ledger.close()
+            return (ledger.record, ledger.findings)
+        }
+        print("outcome: \(record.0.status.rawValue) (\(record.0.outcomeReason ?? "")); QA score \(Int(record.0.score ?? 100))"
+              + (record.1.isEmpty ? "" : "; findings: " + record.1.map(\.rule).joined(separator: ", ")))
         if let caller, let dialogResponder {
             FileCallerMemory(path: memory).remember(caller, topic: dialogResponder.topic,
                                                     outcome: dialogResponder.handoff.map { "handed to \($0.queue)" } ?? "completed", at: Date())
@@ -213,8 +224,9 @@ struct SimulateCommand: AsyncParsableCommand {
         case .playbackStarted(let id, let text, let at, let latency):
             let reaction = latency.map { String(format: ", first audio %.0f ms after endpoint", $0 * 1000) } ?? ""
             return "\(stamp(at)) bot     ▶ prompt \(id): \"\(text)\"\(reaction)"
-        case .understood(let reading, let start):
-            return "\(stamp(start)) bot     understood: \(reading.intent ?? "no match") (\(String(format: "%.2f", reading.confidence)))"
+        case .understood(let reading, let utterance):
+            return "          bot     understood utterance \(utterance): \(reading.intent ?? "no match") (\(String(format: "%.2f", reading.confidence)))"
+                + (reading.progress.map { ", \($0.rawValue)" } ?? "")
                 + (reading.slots.isEmpty ? "" : ", slots " + reading.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", "))
         case .playbackAudio, .marker: return nil
         case .playbackFinished(let id, let duration): return "          bot     prompt \(id) is \(String(format: "%.2f", duration)) s long"
@@ -224,7 +236,7 @@ struct SimulateCommand: AsyncParsableCommand {
         case .handoff(let handoff, let at):
             return "\(stamp(at)) bot     → handoff to '\(handoff.queue)' (\(handoff.reason)); intent \(handoff.intent ?? "unknown")"
                 + (handoff.slots.isEmpty ? "" : ", slots " + handoff.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", "))
-        case .ended(let at, let reason): return "\(stamp(at)) call    ended (\(reason))"
+        case .ended(let at, let reason, _): return "\(stamp(at)) call    ended (\(reason))"
         }
     }
 }
@@ -232,4 +244,10 @@ struct SimulateCommand: AsyncParsableCommand {
 /// Finals seen by a simulated call (`--stats`).
 private final class FinalsCount: Sendable {
     let count = Mutex(0)
+}
+
+/// A call's ledger shared by the event reader and the end of the simulation.
+final class LockedLedger: Sendable {
+    let state: Mutex<CallLedger>
+    init(_ ledger: CallLedger) { state = Mutex(ledger) }
 }

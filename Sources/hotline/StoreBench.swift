@@ -67,7 +67,7 @@ struct StoreBench: AsyncParsableCommand {
             for call in 0..<calls {
                 group.addTask {
                     let id = "throughput-\(call)-\(UUID().uuidString.prefix(8))"
-                    try await store.save(call: CallRecord(id: id, gateway: "bench"))
+                    try await store.save(call: CallRecord(id: id, gateway: .recording))
                     var written = 0
                     while ContinuousClock.now < deadline {
                         try await store.append(utterance: Self.line(call: id, sequence: written))
@@ -85,7 +85,7 @@ struct StoreBench: AsyncParsableCommand {
     func live(name: String, store: any TranscriptStore, url: String, pool: RecognizerPool, logger: Logger) async throws {
         let writer = StoreWriter(store: store, logger: logger)
         let feed = LiveFeed(node: "bench-a", relay: store as? any FeedRelay, logger: logger)
-        let recorder = TranscriptRecorder(writer: writer, feed: feed, rules: QualityRules(rules: []), encoder: nil, logger: logger)
+        let recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: nil, logger: logger)
         var settings = ServerConfiguration()
         settings.httpPort = 0
         settings.audioSocketEnabled = false
@@ -126,18 +126,20 @@ struct StoreBench: AsyncParsableCommand {
                 for index in 0..<calls {
                     callers.addTask {
                         let start = CallStart(id: "live-\(index)-\(UUID().uuidString.prefix(8))", gateway: .audioSocket)
-                        await recorder.callStarted(start)
+                        var ledger = CallLedger(start, node: "bench", rules: QualityRules(rules: []), hasBot: false)
+                        await recorder.call(start, changed: ledger.begin())
                         var count = 0
                         try await Task.sleep(for: .milliseconds(Int.random(in: 0...Int(interval * 1000))))
                         while ContinuousClock.now < deadline {
-                            let result = Self.result(at: Double(count) * interval)
+                            var result = Self.result(at: Double(count) * interval)
+                            result.id = count
                             log.sent("\(start.id)#\(count)")
-                            await recorder.call(start, event: .final(result))
+                            await recorder.call(start, changed: ledger.apply(.final(result)))
                             count += 1
                             try await Task.sleep(for: .milliseconds(Int(interval * 1000 * Double.random(in: 0.8...1.2))))
                         }
-                        await recorder.callEnded(start, outcome: CallOutcome(id: start.id, gateway: .audioSocket, status: .completed, startedAt: Date(),
-                                                                              duration: Double(count) * interval, errors: [], transcript: []))
+                        await recorder.call(start, changed: ledger.apply(.ended(at: Double(count) * interval, reason: "bench", byBot: false)))
+                        await recorder.call(start, changed: ledger.close())
                         return count
                     }
                 }

@@ -60,10 +60,11 @@ struct QualityRulesTests {
     @Test("low confidence, dead air, long handle time and a missing disclosure")
     func callWideRules() throws {
         #expect(try Self.run([("caller", "i lost my card", "lost_card")], confidence: 0.1).fired == ["low_confidence"])
-        let silence = CallEventRecord(callId: "call", sequence: 0, kind: "no-input", at: 4, detail: "8.0")
-        #expect(try Self.run([("caller", "hello there", "affirm")], events: [silence]).fired == ["dead_air"])
+        var checker = QualityChecker(rules: try Self.rules(), callId: "call")
+        #expect(checker.silence(25, at: 4, after: 0, prompts: 2).map(\.rule) == ["dead_air"])
+        #expect(checker.silence(5, at: 40, after: 1).isEmpty, "thinking time is not dead air")
         #expect(try Self.run([("caller", "hello there", "affirm")], duration: 900).fired == ["long_call"])
-        #expect(try Self.run([("caller", "hello there", "affirm")], disclosure: false).fired == ["disclosure_missing"])
+        #expect(try Self.run([("bot", "Hello.", nil), ("caller", "hello there", "affirm")], disclosure: false).fired == ["disclosure_missing"])
     }
 
     @Test("a request for a person that is handed over is not a finding")
@@ -77,7 +78,9 @@ struct QualityRulesTests {
     @Test("severity, alerts and the score follow the file")
     func scoring() throws {
         let rules = try Self.rules()
-        #expect(rules.rules.count == 9)
+        #expect(rules.rules.count == 16)
+        #expect(rules.rules.contains { $0.check == .outcome([.abandoned]) })
+        #expect(rules.rules.contains { $0.check == .repeatedQuestion(count: 2) })
         let (_, checker) = try Self.run([("caller", "my account number is one two three four five six seven eight nine", nil)])
         let finding = try #require(checker.findings.first)
         #expect(finding.rule == "sensitive_data")

@@ -66,7 +66,7 @@ import Testing
         let reopened = try SQLiteTranscriptStore(path: database)
         try await reopened.migrate()
         let after = try #require(try await reopened.detail(of: call.id))
-        #expect(after.call.status == "live", "the call never ended: it is kept as it was")
+        #expect(after.call.status == .live, "the call never ended: it is kept as it was")
         #expect(after.utterances.filter { $0.speaker == "caller" }.map(\.text) == callerLines.map(\.text), "every finalised line survived kill -9")
         #expect(after.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Thank you for calling First Community Bank") })
         try await reopened.close()
@@ -86,12 +86,35 @@ import Testing
         let csv = try await Self.run(["qa", "export", "--store", "sqlite:" + database, "--format", "csv"])
         #expect(csv.output.hasPrefix("call_id,started_at,status,intent,score,sequence,speaker,start,end,confidence,line_intent,text\r\n"))
         let report = try await Self.run(["qa", "report", "--store", "sqlite:" + database])
-        #expect(report.output.contains("calls: 1 (completed by the bot 0, handed off 0, failed 0, live 1)"), "\(report.output)")
+        #expect(report.output.contains("calls: 1 (contained by the bot 0, handed off 0, abandoned 0, failed 0, interrupted 0, without a bot 0, live 1)"),
+                "\(report.output)")
         let missing = try await Self.run(["qa", "show", "no-such-call", "--store", "sqlite:" + database])
         #expect(missing.status != 0)
         #expect(missing.output.contains("no call with id no-such-call"))
         let nowhere = try await Self.run(["qa", "list", "--store", "sqlite:" + directory + "/absent.sqlite"])
         #expect(nowhere.status != 0)
         #expect(nowhere.output.contains("no store at"))
+
+        // The node starts again: the call it was running when killed is closed as interrupted at its last line.
+        try? FileManager.default.removeItem(atPath: directory + "/ports.json")
+        let restarted = Process()
+        restarted.executableURL = URL(fileURLWithPath: Self.executable)
+        restarted.arguments = ["serve", "--config", directory + "/hotline.yaml", "--ports-file", directory + "/ports.json"]
+        restarted.standardError = FileHandle.nullDevice
+        try restarted.run()
+        defer { if restarted.isRunning { kill(restarted.processIdentifier, SIGKILL) } }
+        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: directory + "/ports.json") && restarted.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let recovered = try SQLiteTranscriptStore(path: database)
+        let closed = try #require(try await recovered.call(id: call.id))
+        #expect(closed.status == .interrupted, "closed when the node restarted")
+        #expect(closed.outcomeReason?.contains("crash-test") == true, "\(closed.outcomeReason ?? "")")
+        let lastLine = after.utterances.map(\.end).max() ?? 0
+        #expect(closed.duration >= lastLine && closed.duration < lastLine + 60, "ended at its last line: \(closed.duration) vs \(lastLine)")
+        #expect(closed.endedAt.map { abs($0.timeIntervalSince(closed.startedAt) - closed.duration) < 0.01 } == true)
+        try await recovered.close()
+        kill(restarted.processIdentifier, SIGTERM)
+        for _ in 0..<200 where restarted.isRunning { try await Task.sleep(for: .milliseconds(50)) }
     }
 }

@@ -7,6 +7,7 @@ import HotlineEngines
 @testable import HotlineServer
 import HummingbirdWSClient
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Prometheus
@@ -34,6 +35,17 @@ struct HandoffBot: CallBot {
 enum Keys {
     static let gateway = "gateway-key-0123456789"
     static let qa = "qa-key-0123456789abcdef"
+    static let admin = "admin-key-0123456789abcdef"
+}
+
+/// One Prometheus registry for every test server in the process, bootstrapped once as swift-metrics' backend (as
+/// `hotline serve` does), so `/metrics` shows what the calls counted.
+enum TestMetrics {
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
 }
 
 /// Starts `hotline serve`'s services on free loopback ports with real recognizers and synthesis.
@@ -44,18 +56,19 @@ struct TestServer {
 
     static let pool = Result { try RecognizerPool(size: 2) { try PocketSphinxRecognizer() } }
 
-    static func run(bot: any CallBot = HandoffBot(), quality: QualityServices? = nil, _ body: (TestServer) async throws -> Void) async throws {
+    static func run(bot: any CallBot = HandoffBot(), quality: QualityServices? = nil, speech: (any SpeechServices)? = nil,
+                    _ body: (TestServer) async throws -> Void) async throws {
         var configuration = ServerConfiguration()
         configuration.httpPort = 0
         configuration.audioSocketPort = 0
         configuration.shutdownGrace = 5
         configuration.keys = [APIKey(name: "gw", secret: Keys.gateway, roles: [.gateway], maximumCalls: 8),
-                              APIKey(name: "qa", secret: Keys.qa, roles: [.qa])]
+                              APIKey(name: "qa", secret: Keys.qa, roles: [.qa]), APIKey(name: "admin", secret: Keys.admin, roles: [.admin])]
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         let host = CallHost(pool: try pool.get(), renderer: PromptRenderer(synthesizer: try ESpeakSynthesizer.shared()), bot: bot,
-                            observers: quality.map { [$0.recorder] } ?? [])
-        let server = HotlineServer(configuration: configuration, host: host, speech: nil, metrics: PrometheusCollectorRegistry(), logger: logger,
+                            observers: quality.map { [$0.recorder] } ?? [], rules: try QualityFixture.rules.get(), node: quality?.feed.node ?? "test-node")
+        let server = HotlineServer(configuration: configuration, host: host, speech: speech, metrics: TestMetrics.registry, logger: logger,
                                    quality: quality)
         let (ports, sink) = AsyncStream.makeStream(of: (String, Int).self)
         let services = server.services(onHTTPBound: { sink.yield(("http", $0)) }, onAudioSocketBound: { sink.yield(("audiosocket", $0)) })
@@ -87,13 +100,13 @@ struct TestServer {
     }
 
     /// A call's outcome, once it is no longer live (waits up to 10 s).
-    func outcome(_ id: String) async throws -> CallOutcome {
+    func outcome(_ id: String) async throws -> CallView {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         for _ in 0..<100 {
             let (status, data) = try await get("/v1/calls/\(id)", key: Keys.gateway)
             if status == 200 {
-                let outcome = try decoder.decode(CallOutcome.self, from: data)
+                let outcome = try decoder.decode(CallView.self, from: data)
                 if outcome.status != .live { return outcome }
             }
             try await Task.sleep(for: .milliseconds(100))

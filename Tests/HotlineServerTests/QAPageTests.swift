@@ -80,6 +80,11 @@ struct QAPageTests {
             #expect(start > 0)
             try await browser.wait("Math.abs(document.getElementById('player').currentTime - \(start)) < 0.6")
             try await shot("05-finished-call")
+            try await browser.go(site + "/qa/calls/\(call.id)")
+            try await browser.wait("document.getElementById('outcome-reason')")
+            #expect(try await browser.run("return document.getElementById('status').textContent") as? String == "contained")
+            #expect(try await browser.run("return document.getElementById('outcome-reason').textContent") as? String
+                    == "served; the caller hung up")
 
             // The scorecard is saved and kept.
             try await browser.run("""
@@ -102,14 +107,16 @@ struct QAPageTests {
             try await browser.wait("document.querySelector('#review [name=greeting]') && document.querySelector('#review [name=greeting]').value === '5'")
             #expect(try await browser.run("return document.querySelector('#player').getAttribute('src')") as? String != nil)
 
-            // The dashboard draws its charts; a QA login cannot reach admin endpoints.
+            // The dashboard draws its charts and counts outcomes; a QA login cannot reach admin endpoints.
             try await browser.go(site + "/qa/dashboard")
             try await browser.wait("document.querySelectorAll('svg').length >= 4")
             #expect(try await browser.run("return document.getElementById('total-calls').textContent") as? String == "1")
+            #expect(try await browser.run("return document.getElementById('containment').textContent") as? String == "100%",
+                    "the bot served the caller's request")
             try await shot("07-dashboard")
             try await browser.run("window.__status = 0; fetch('/metrics').then(r => { window.__status = r.status; });")
             try await browser.wait("window.__status !== 0")
-            #expect(try await browser.run("return window.__status") as? Int == 403)
+            #expect(try await browser.run("return window.__status") as? Int == 401, "the page's session is no key for the rest of the API")
 
             // Logging out ends the session.
             try await browser.go(site + "/qa/logout")

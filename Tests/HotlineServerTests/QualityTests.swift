@@ -28,7 +28,35 @@ struct ChattyBot: CallBot {
 
     func responder(for call: CallStart) async -> (any CallResponder)? {
         ReplyToEachUtterance(greeting: Reply(text: "Hello. This call may be recorded.")) { _ in
-            Reply(text: Self.reply, interpretation: Interpretation(intent: "lost_card", confidence: 0.8, slots: ["card": "****4444"]))
+            Reply(text: Self.reply, interpretation: Interpretation(intent: "lost_card", confidence: 0.8, slots: ["card": "****4444"], request: "lost_card",
+                                                                   progress: .served))
+        }
+    }
+}
+
+/// A bot that asks about the caller's request and waits: a caller who hangs up then abandons the call. On every
+/// second call, the system it needs fails first and the caller hears the fallback.
+struct AskingBot: CallBot {
+    let calls = Shared(0)
+
+    func configuration(for call: CallStart) -> CallConfiguration {
+        var configuration = CallConfiguration()
+        configuration.noInputTimeout = nil
+        return configuration
+    }
+
+    func responder(for call: CallStart) async -> (any CallResponder)? {
+        let failing = calls.value.withLock { count in
+            count += 1
+            return count % 2 == 0
+        }
+        return ReplyToEachUtterance(greeting: Reply(text: "Hello. This call may be recorded. How can I help?")) { _ in
+            failing
+                ? Reply(text: "Sorry, I can't reach your account right now.",
+                        interpretation: Interpretation(intent: "check_balance", confidence: 0.9, request: "check_balance", progress: .failed,
+                                                       failure: "http://127.0.0.1:8089/v1/balance: connection refused"))
+                : Reply(text: "How much would you like to move?",
+                        interpretation: Interpretation(intent: "transfer_money", confidence: 0.9, request: "transfer_money", progress: .asking))
         }
     }
 }
@@ -45,7 +73,7 @@ struct QualityFixture {
         logger.logLevel = .error
         let writer = StoreWriter(store: store, logger: logger)
         let feed = LiveFeed(node: node, relay: store as? any FeedRelay, logger: logger)
-        let recorder = TranscriptRecorder(writer: writer, feed: feed, rules: try rules.get(), encoder: FLACRecordingEncoder(), logger: logger)
+        let recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: FLACRecordingEncoder(), logger: logger)
         return QualityFixture(quality: QualityServices(store: store, writer: writer, feed: feed, recorder: recorder))
     }
 }
@@ -229,12 +257,67 @@ final class Shared<Value: Sendable>: Sendable {
                 #expect(stored.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Hello.") })
                 try await call.end()
                 var final = try #require(try await store.detail(of: call.id))
-                for _ in 0..<300 where final.call.status == "live" {
+                for _ in 0..<300 where final.call.status == .live {
                     try await Task.sleep(for: .milliseconds(100))
                     final = try #require(try await store.detail(of: call.id))
                 }
-                #expect(final.call.status != "live", "the end of the call is stored too")
+                #expect(final.call.status != .live, "the end of the call is stored too")
                 #expect(writer.dropped == 0)
+            }
+        }
+    }
+
+    /// A caller who hangs up at the bot's question is abandoned, not contained: in the store, the report, `/metrics` and
+    /// the dashboard (Chromium). A call whose webhook failed is recorded as such and scores lower.
+    @Test func abandonedAndFailedCalls() async throws {
+        try await withScratchStore(.sqlite) { scratch in
+            let fixture = try QualityFixture.make(store: try await scratch.open())
+            try await TestServer.run(bot: AskingBot(), quality: fixture.quality) { server in
+                for failing in [false, true] {
+                    let call = OpenCall(port: server.audioSocket)
+                    _ = try await server.poll("/v1/qa/calls/\(call.id)") { detail in
+                        ((detail["utterances"] as? [[String: Any]]) ?? []).filter { $0["speaker"] as? String == "bot" }.count >= 2
+                    }
+                    try await call.end()
+                    let ended = try await server.poll("/v1/qa/calls/\(call.id)") { ($0["call"] as? [String: Any])?["status"] as? String != "live" }
+                    let record = ended["call"] as! [String: Any]
+                    let rules = (ended["findings"] as! [[String: Any]]).compactMap { $0["rule"] as? String }
+                    #expect(record["status"] as? String == "abandoned")
+                    #expect((record["score"] as? Double ?? 100) <= 80)
+                    if failing {
+                        #expect((record["outcomeReason"] as? String ?? "").contains("after a failure"), "\(record)")
+                        #expect(rules.contains("backend_failure"))
+                        #expect((ended["events"] as! [[String: Any]]).contains { $0["kind"] as? String == "backend-failure" })
+                    } else {
+                        #expect((record["outcomeReason"] as? String ?? "").contains("waited for an answer (transfer_money)"), "\(record)")
+                        #expect(Set(rules).isSuperset(of: ["abandoned", "unresolved_request"]), "\(rules)")
+                    }
+                    #expect(try await server.outcome(call.id).status == .abandoned, "the dialplan reads the same outcome")
+                }
+                let metrics = String(decoding: try await server.get("/metrics", key: Keys.admin).1, as: UTF8.self)
+                #expect(metrics.contains(#"hotline_calls_total{gateway="audiosocket",outcome="abandoned"} "#), "\(metrics.prefix(600))")
+                #expect(!metrics.contains(#"outcome="contained"} "#))
+                let report = try await server.json("/v1/qa/report")
+                #expect(report["abandoned"] as? Int == 2)
+                #expect(report["contained"] as? Int == 0)
+
+                // The supervisor's dashboard says the same.
+                let browser = try await Browser.start()
+                do {
+                    try await browser.go("http://127.0.0.1:\(server.http)/qa/login")
+                    try await browser.wait("document.querySelector('#key')")
+                    try await browser.type(Keys.qa, into: "#key")
+                    try await browser.clickAndLoad("#login")
+                    try await browser.go("http://127.0.0.1:\(server.http)/qa/dashboard")
+                    try await browser.wait("document.getElementById('abandoned')")
+                    #expect(try await browser.run("return document.getElementById('containment').textContent") as? String == "0%")
+                    #expect(try await browser.run("return document.getElementById('abandoned').textContent") as? String == "2")
+                    try await browser.screenshot(QAPageTests.artifacts + "/08-dashboard-abandoned.png")
+                } catch {
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
             }
         }
     }
@@ -250,7 +333,9 @@ final class Shared<Value: Sendable>: Sendable {
             let viewer = nodeB.feed.subscribe(role: .qa)
             // Until node B's listener is subscribed, node A's events reach no one: start calls until one arrives.
             for attempt in 0..<100 where nodeB.feed.liveCalls.isEmpty {
-                await nodeA.recorder.callStarted(CallStart(id: "across-\(attempt)", gateway: .twilio, callerNumber: "+15550100199"))
+                let start = CallStart(id: "across-\(attempt)", gateway: .twilio, callerNumber: "+15550100199")
+                let ledger = CallLedger(start, node: "node-a", rules: QualityRules(rules: []), hasBot: true)
+                await nodeA.recorder.call(start, changed: ledger.begin())
                 try await Task.sleep(for: .milliseconds(100))
             }
             let heard = try #require(nodeB.feed.liveCalls.first)

@@ -1,35 +1,42 @@
+import HotlineCore
 @testable import HotlineServer
 import Logging
 import Synchronization
 import Testing
 
 @Suite struct RegistryTests {
+    static func ledger(_ call: CallStart) -> CallLedger { CallLedger(call, node: "test", rules: QualityRules(rules: []), hasBot: true) }
+
     @Test func perKeyLimitAndDuplicates() throws {
         let registry = CallRegistry()
         let first = CallStart(id: "a", gateway: .twilio, keyName: "ivr")
-        try registry.admit(first, limit: 1) { _ in }
+        try registry.admit(first, ledger: Self.ledger(first), limit: 1) { _ in }
+        let second = CallStart(id: "b", gateway: .twilio, keyName: "ivr")
         #expect(throws: CallRegistry.Refusal.limit(key: "ivr", limit: 1)) {
-            try registry.admit(CallStart(id: "b", gateway: .twilio, keyName: "ivr"), limit: 1) { _ in }
+            try registry.admit(second, ledger: Self.ledger(second), limit: 1) { _ in }
         }
-        #expect(throws: CallRegistry.Refusal.duplicate("a")) { try registry.admit(first, limit: nil) { _ in } }
-        registry.finish(first) { $0.status = .completed }
-        try registry.admit(CallStart(id: "b", gateway: .twilio, keyName: "ivr"), limit: 1) { _ in }
-        #expect(registry.outcome(of: "a")?.status == .completed)
+        #expect(throws: CallRegistry.Refusal.duplicate("a")) { try registry.admit(first, ledger: Self.ledger(first), limit: nil) { _ in } }
+        registry.finish(first, failure: nil)
+        try registry.admit(second, ledger: Self.ledger(second), limit: 1) { _ in }
+        #expect(registry.view(of: "a")?.status == .abandoned, "a bot call that served nothing is not contained")
         #expect(registry.liveCalls.map(\.id) == ["b"])
     }
 
-    /// A call that outlives the grace period is hung up, and draining returns once it has ended.
+    /// A call that outlives the grace period is hung up, recorded as interrupted, and draining returns once it has ended.
     @Test func drainHangsUpLateCalls() async throws {
         let registry = CallRegistry()
         let call = CallStart(id: "late", gateway: .audioSocket)
         let reasons = Mutex<[String]>([])
-        try registry.admit(call, limit: nil) { reason in
+        try registry.admit(call, ledger: Self.ledger(call), limit: nil) { reason in
             reasons.withLock { $0.append(reason) }
-            registry.finish(call) { $0.endReason = reason }
+            _ = registry.apply(call.id, .ended(at: 3, reason: reason, byBot: false))
+            registry.finish(call, failure: nil)
         }
         await registry.drain(grace: .milliseconds(200), logger: Logger(label: "test"))
         #expect(reasons.withLock { $0 } == ["server shutting down"])
-        #expect(registry.outcome(of: "late")?.endReason == "server shutting down")
-        #expect(throws: CallRegistry.Refusal.draining) { try registry.admit(CallStart(id: "new", gateway: .vosk), limit: nil) { _ in } }
+        #expect(registry.view(of: "late")?.endReason == "server shutting down")
+        #expect(registry.view(of: "late")?.status == .interrupted)
+        let next = CallStart(id: "new", gateway: .vosk)
+        #expect(throws: CallRegistry.Refusal.draining) { try registry.admit(next, ledger: Self.ledger(next), limit: nil) { _ in } }
     }
 }

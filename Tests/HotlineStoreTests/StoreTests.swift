@@ -10,10 +10,10 @@ import Testing
 private let hour: TimeInterval = 3600
 private let base = Date(timeIntervalSince1970: 1_789_999_200)  // a fixed hour, so reports group predictably
 
-private func call(_ id: String, at offset: TimeInterval = 0, status: String = "completed", intent: String? = nil, score: Double? = nil,
+private func call(_ id: String, at offset: TimeInterval = 0, status: CallStatus = .contained, intent: String? = nil, score: Double? = nil,
                   worst: Severity? = nil, queue: String? = nil, reason: String? = nil) -> CallRecord {
-    CallRecord(id: id, gateway: "audiosocket", callerNumber: "+15550100", node: "node-a", startedAt: base.addingTimeInterval(offset),
-               endedAt: status == "live" ? nil : base.addingTimeInterval(offset + 60), status: status, endReason: status == "live" ? nil : "caller hung up",
+    CallRecord(id: id, gateway: .audioSocket, callerNumber: "+15550100", node: "node-a", startedAt: base.addingTimeInterval(offset),
+               endedAt: status == .live ? nil : base.addingTimeInterval(offset + 60), status: status, endReason: status == .live ? nil : "caller hung up",
                duration: 60, intent: intent, handoffQueue: queue, handoffReason: reason, score: score, worstSeverity: worst)
 }
 
@@ -29,11 +29,11 @@ struct StoreTests {
     @Test("a live call's utterances are readable as they are written; retries and updates do not duplicate", arguments: StoreKind.available)
     func liveCallWrites(kind: StoreKind) async throws {
         try await withStore(kind) { store in
-            try await store.save(call: call("c1", status: "live"))
+            try await store.save(call: call("c1", status: .live))
             try await store.append(utterance: line("c1", 0, "thank you for calling", speaker: "bot"))
             try await store.append(utterance: line("c1", 1, "i lost my card"))
             var detail = try #require(try await store.detail(of: "c1"))
-            #expect(detail.call.status == "live")
+            #expect(detail.call.status == .live)
             #expect(detail.utterances.map(\.text) == ["thank you for calling", "i lost my card"])
             #expect(detail.utterances[1].words.count == 4)
             #expect(detail.utterances[1].words[3] == RecognizedWord(word: "card", start: 3, end: 3.4, confidence: 0.9))
@@ -56,7 +56,7 @@ struct StoreTests {
             #expect(detail.findings == [finding])
             #expect(detail.hasRecording == false)
 
-            var finished = call("c1", status: "handed-off", intent: "lost_card", score: 90, worst: .warning, queue: "cards", reason: "caller asked for a person")
+            var finished = call("c1", status: .handedOff, intent: "lost_card", score: 90, worst: .warning, queue: "cards", reason: "caller asked for a person")
             finished.errors = ["overloaded at 3.0 s"]
             finished.handoffSummary = "caller: i lost my card"
             try await store.save(call: finished)
@@ -71,12 +71,12 @@ struct StoreTests {
         try await withStore(kind) { store in
             try await store.save(call: call("a", at: 0, intent: "lost_card", score: 100))
             try await store.append(utterance: line("a", 0, "my cards were stolen yesterday"))
-            try await store.save(call: call("b", at: hour, status: "handed-off", intent: "check_balance", score: 65, worst: .critical, queue: "accounts",
+            try await store.save(call: call("b", at: hour, status: .handedOff, intent: "check_balance", score: 65, worst: .critical, queue: "accounts",
                                             reason: "caller asked for a person"))
             try await store.append(utterance: line("b", 0, "what is my balance"))
             try await store.append(utterance: line("b", 1, "my card number is ************1234"))
             try await store.append(finding: Finding(callId: "b", sequence: 0, rule: "sensitive_data", severity: .critical, utterance: 1, at: 3, message: "x"))
-            try await store.save(call: call("c", at: 2 * hour, status: "live"))
+            try await store.save(call: call("c", at: 2 * hour, status: .live))
             try await store.append(utterance: line("c", 0, "hello"))
 
             func ids(_ query: CallQuery) async throws -> [String] { try await store.calls(matching: query).calls.map(\.id) }
@@ -86,7 +86,7 @@ struct StoreTests {
             #expect(try await ids(CallQuery(text: "STOLEN!")) == ["a"])
             #expect(try await ids(CallQuery(text: "mortgage")) == [])
             #expect(try await ids(CallQuery(text: "'; DROP TABLE calls; --")) == [])  // searched as words, never as SQL
-            #expect(try await ids(CallQuery(status: "handed-off")) == ["b"])
+            #expect(try await ids(CallQuery(status: .handedOff)) == ["b"])
             #expect(try await ids(CallQuery(intent: "lost_card")) == ["a"])
             #expect(try await ids(CallQuery(rule: "sensitive_data")) == ["b"])
             #expect(try await ids(CallQuery(severity: .warning)) == ["b"])
@@ -104,11 +104,11 @@ struct StoreTests {
     func reviewsRecordingsReport(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             try await store.save(call: call("a", at: 0, intent: "lost_card", score: 100))
-            try await store.save(call: call("b", at: 60, status: "handed-off", intent: "lost_card", score: 50, worst: .critical, queue: "cards",
+            try await store.save(call: call("b", at: 60, status: .handedOff, intent: "lost_card", score: 50, worst: .critical, queue: "cards",
                                             reason: "lost_card: the flow hands it to cards"))
-            try await store.save(call: call("c", at: hour, status: "handed-off", intent: "pay_bill", score: 90, queue: "payments",
+            try await store.save(call: call("c", at: hour, status: .handedOff, intent: "pay_bill", score: 90, queue: "payments",
                                             reason: "caller asked for a person"))
-            try await store.save(call: call("d", at: 2 * hour, status: "failed"))
+            try await store.save(call: call("d", at: 2 * hour, status: .failed))
             try await store.append(finding: Finding(callId: "b", sequence: 0, rule: "sensitive_data", severity: .critical, utterance: nil, at: 1, message: "x"))
             try await store.append(finding: Finding(callId: "b", sequence: 1, rule: "frustration", severity: .warning, utterance: nil, at: 2, message: "y"))
             try await store.append(finding: Finding(callId: "c", sequence: 0, rule: "frustration", severity: .warning, utterance: nil, at: 2, message: "z"))
@@ -154,7 +154,7 @@ struct StoreTests {
             try await store.append(finding: Finding(callId: "old", sequence: 0, rule: "dead_air", severity: .warning, utterance: nil, at: 1, message: "x"))
             try await store.save(review: Review(callId: "old", reviewer: "qa", scores: ["greeting": 1], comment: ""))
             try await store.save(recording: Recording(callId: "old", mediaType: "audio/flac", data: Data([1, 2, 3])))
-            try await store.save(call: call("stuck-live", at: -30 * 24 * hour, status: "live"))
+            try await store.save(call: call("stuck-live", at: -30 * 24 * hour, status: .live))
             try await store.save(call: call("new", at: 0))
             try await store.append(utterance: line("new", 0, "new words"))
 

@@ -13,6 +13,9 @@ public enum UtteranceDecoding: String, Sendable, Equatable, Codable, CaseIterabl
 
 /// The final result of one caller utterance.
 public struct UtteranceResult: Sendable, Equatable {
+    /// The utterance's number within the call, from 0 in the order utterances were opened: what the bot's reading
+    /// of it (`understood`) refers to.
+    public var id: Int
     /// What was said: words with times from the start of the call.
     public var utterance: Utterance
     /// Other readings, best first.
@@ -27,8 +30,9 @@ public struct UtteranceResult: Sendable, Equatable {
     public var latency: Double
 
     /// Makes a result.
-    public init(utterance: Utterance, alternatives: [RecognitionAlternative], search: RecognitionSearch, decoding: UtteranceDecoding,
+    public init(id: Int = 0, utterance: Utterance, alternatives: [RecognitionAlternative], search: RecognitionSearch, decoding: UtteranceDecoding,
                 endpointedAt: Double, latency: Double) {
+        self.id = id
         self.utterance = utterance
         self.alternatives = alternatives
         self.search = search
@@ -48,14 +52,43 @@ public struct Interpretation: Sendable, Equatable, Codable {
     public var slots: [String: String]
     /// The dialog state the caller is in after the turn.
     public var state: String?
+    /// The caller's request the turn dealt with (the latest intent that is not a yes, no or repeat).
+    public var request: String?
+    /// What the bot did about it.
+    public var progress: TurnProgress?
+    /// What failed, when `progress` is `failed` ("the balance service did not answer: …").
+    public var failure: String?
 
     /// Makes an interpretation.
-    public init(intent: String?, confidence: Double, slots: [String: String] = [:], state: String? = nil) {
+    public init(intent: String?, confidence: Double, slots: [String: String] = [:], state: String? = nil, request: String? = nil,
+                progress: TurnProgress? = nil, failure: String? = nil) {
         self.intent = intent
         self.confidence = confidence
         self.slots = slots
         self.state = state
+        self.request = request
+        self.progress = progress
+        self.failure = failure
     }
+}
+
+extension Interpretation {
+    /// Intents that answer the bot ("yes", "no", "say that again", "goodbye") rather than state a request.
+    public static let answerIntents: Set<String> = ["affirm", "deny", "repeat", "goodbye"]
+}
+
+/// What the bot did with a caller's turn: what a call's outcome and findings are judged by.
+public enum TurnProgress: String, Sendable, Codable, CaseIterable {
+    /// The request was dealt with: answered, done, or declined by the caller when offered.
+    case served
+    /// The bot asked about the request and waits for the answer (a slot, a confirmation).
+    case asking
+    /// Nothing the bot could act on was understood (it asked again).
+    case notUnderstood = "not-understood"
+    /// The request is one the bot cannot serve (no automated answer: handed over or said so).
+    case unserved
+    /// A system the bot needed failed; the caller heard the fallback.
+    case failed
 }
 
 /// What the bot should do after an utterance.
@@ -126,8 +159,8 @@ public enum CallEvent: Sendable, Equatable {
     case partial(text: String, at: Double)
     /// An utterance is recognised.
     case final(UtteranceResult)
-    /// The bot's reading of the utterance that started at `utteranceStart` (reported before its reply plays).
-    case understood(Interpretation, utteranceStart: Double)
+    /// The bot's reading of utterance `utterance` (its ``UtteranceResult/id``), reported before its reply plays.
+    case understood(Interpretation, utterance: Int)
     /// The caller said nothing for `silence` seconds after the bot finished or the caller last spoke.
     case noInput(at: Double, silence: Double)
     /// A DTMF digit from the gateway.
@@ -150,6 +183,6 @@ public enum CallEvent: Sendable, Equatable {
     case handoff(Handoff, at: Double)
     /// A marker asked for with ``CallSession/mark(_:)``, reported after everything the session had reported by then.
     case marker(String)
-    /// The call is over; nothing follows.
-    case ended(at: Double, reason: String)
+    /// The call is over; nothing follows. `byBot`: the bot ended it (goodbye or handoff), not the other side.
+    case ended(at: Double, reason: String, byBot: Bool)
 }

@@ -171,7 +171,7 @@ public final class CallSession: Sendable {
             shared.withLock { $0.ended = true }
             loop.finish(group: &group)
         }
-        eventSink.yield(.ended(at: loop.callTime, reason: loop.endReason))
+        eventSink.yield(.ended(at: loop.callTime, reason: loop.endReason, byBot: loop.endedByBot))
         eventSink.finish()
     }
 
@@ -197,7 +197,9 @@ public final class CallSession: Sendable {
         var playback: (id: Int, start: Double, end: Double?)?
         var nextPlayback = 0
         var endReason = "hangup"
+        var endedByBot = false
         var pendingHangUp = false
+        var nextUtterance = 0  // numbers utterances in the order they open
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
@@ -232,6 +234,7 @@ public final class CallSession: Sendable {
                 if let handoff { session.emit(.handoff(handoff, at: callTime)) }
                 if hangUp {
                     endReason = handoff.map { "handed to \($0.queue)" } ?? "bot ended the call"
+                    endedByBot = true
                     pendingHangUp = true
                     return text.isEmpty
                 }
@@ -343,8 +346,10 @@ public final class CallSession: Sendable {
             let search = self.search
             let offset = Double(startSample) / Double(recognizerRate)
             let configuration = session.configuration
+            let id = nextUtterance
+            nextUtterance += 1
             group.addTask {
-                await session.decodeLive(stream, search: search, offset: offset, configuration: configuration)
+                await session.decodeLive(stream, id: id, search: search, offset: offset, configuration: configuration)
             }
         }
 
@@ -417,10 +422,12 @@ public final class CallSession: Sendable {
             let search = self.search
             let configuration = session.configuration
             let at = callTime
+            let id = nextUtterance
+            nextUtterance += 1
             session.shared.withLock { $0.busy += 1 }
             group.addTask {
                 defer { session.shared.withLock { $0.busy -= 1 } }
-                await session.decodeWhole(segment, search: search, endpointedAt: at, endpointed: endpointed, configuration: configuration)
+                await session.decodeWhole(segment, id: id, search: search, endpointedAt: at, endpointed: endpointed, configuration: configuration)
             }
         }
 
@@ -497,7 +504,7 @@ public final class CallSession: Sendable {
 
     // MARK: - Decoding tasks
 
-    private func decodeLive(_ stream: AsyncStream<[Float]>, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
+    private func decodeLive(_ stream: AsyncStream<[Float]>, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
         // The loop marked the session busy when it closed the stream; the mark ends with this task.
         defer { shared.withLock { $0.busy -= 1 } }
         let lease: RecognizerPool.Lease
@@ -543,7 +550,7 @@ public final class CallSession: Sendable {
             lease.release()
             if discarded { return }
             shared.withLock { $0.adaptation = newAdaptation }
-            await finish(recognition, search: search, decoding: .live, offset: offset, endpointedAt: offset + Double(fed) / 16_000, endpointed: endpointed)
+            await finish(recognition, id: id, search: search, decoding: .live, offset: offset, endpointedAt: offset + Double(fed) / 16_000, endpointed: endpointed)
         } catch {
             lease.release()
             for await block in stream where !block.isEmpty { shared.withLock { $0.backlogSamples -= block.count } }
@@ -552,7 +559,7 @@ public final class CallSession: Sendable {
     }
 
     private func decodeWhole(
-        _ segment: SpeechSegment, search: RecognitionSearch, endpointedAt: Double, endpointed: ContinuousClock.Instant, configuration: CallConfiguration
+        _ segment: SpeechSegment, id: Int, search: RecognitionSearch, endpointedAt: Double, endpointed: ContinuousClock.Instant, configuration: CallConfiguration
     ) async {
         defer { shared.withLock { $0.backlogSamples -= segment.samples.count } }
         do {
@@ -567,7 +574,7 @@ public final class CallSession: Sendable {
                 throw error
             }
             lease.release()
-            await finish(recognition, search: search, decoding: .whole, offset: Double(segment.startSample) / 16_000, endpointedAt: endpointedAt, endpointed: endpointed)
+            await finish(recognition, id: id, search: search, decoding: .whole, offset: Double(segment.startSample) / 16_000, endpointedAt: endpointedAt, endpointed: endpointed)
         } catch is CancellationError {
             return
         } catch {
@@ -577,7 +584,7 @@ public final class CallSession: Sendable {
 
     /// Reports a final result and asks the responder for a reply.
     private func finish(
-        _ recognition: Recognition, search: RecognitionSearch, decoding: UtteranceDecoding, offset: Double, endpointedAt: Double,
+        _ recognition: Recognition, id: Int, search: RecognitionSearch, decoding: UtteranceDecoding, offset: Double, endpointedAt: Double,
         endpointed: ContinuousClock.Instant
     ) async {
         guard !recognition.text.isEmpty else { return }
@@ -589,12 +596,12 @@ public final class CallSession: Sendable {
             text: recognition.text, confidence: rounded(recognition.confidence), words: words
         )
         let result = UtteranceResult(
-            utterance: utterance, alternatives: recognition.alternatives, search: search, decoding: decoding,
+            id: id, utterance: utterance, alternatives: recognition.alternatives, search: search, decoding: decoding,
             endpointedAt: rounded(endpointedAt), latency: (ContinuousClock.now - endpointed).seconds
         )
         emit(.final(result))
         if let responder, let reply = await responder.respond(to: result) {
-            if let interpretation = reply.interpretation { emit(.understood(interpretation, utteranceStart: utterance.start)) }
+            if let interpretation = reply.interpretation { emit(.understood(interpretation, utterance: id)) }
             deliver(reply, trigger: endpointed)
         }
     }

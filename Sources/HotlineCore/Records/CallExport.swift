@@ -35,9 +35,12 @@ public enum CallExport {
             for detail in calls {
                 let call = detail.call
                 for line in detail.utterances {
-                    rows.append([call.id, dates.format(call.startedAt), call.status, call.intent ?? "", call.score.map { String(format: "%.0f", $0) } ?? "",
-                                 String(line.sequence), line.speaker, String(format: "%.2f", line.start), String(format: "%.2f", line.end),
-                                 line.confidence.map { String(format: "%.2f", $0) } ?? "", line.intent ?? "", line.text].map(csvField).joined(separator: ","))
+                    let score: String = call.score.map { String(format: "%.0f", $0) } ?? ""
+                    let confidence: String = line.confidence.map { String(format: "%.2f", $0) } ?? ""
+                    let fields: [String] = [call.id, dates.format(call.startedAt), call.status.rawValue, call.intent ?? "", score, String(line.sequence),
+                                            line.speaker, String(format: "%.2f", line.start), String(format: "%.2f", line.end), confidence,
+                                            line.intent ?? "", line.text]
+                    rows.append(fields.map(csvField).joined(separator: ","))
                 }
             }
             return rows.joined(separator: "\r\n") + "\r\n"

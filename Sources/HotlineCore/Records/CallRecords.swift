@@ -2,12 +2,79 @@ public import Foundation
 
 // MARK: - What is kept of every call
 
+/// How a call reached Hotline.
+public enum Gateway: String, Sendable, Codable, CaseIterable {
+    /// Asterisk AudioSocket.
+    case audioSocket = "audiosocket"
+    /// Twilio Media Streams.
+    case twilio
+    /// FreeSWITCH mod_audio_fork.
+    case audioFork = "audio-fork"
+    /// jambonz `listen`.
+    case jambonz
+    /// A vosk-server client (transcription only).
+    case vosk
+    /// Typed conversation over `/v1/chat`.
+    case chat
+    /// A recorded call brought in from a file.
+    case recording
+}
+
+/// How a call began: who, from where, with what parameters.
+public struct CallStart: Sendable, Equatable {
+    /// The call's id (AudioSocket UUID, Twilio call SID, or one made up by the server).
+    public var id: String
+    /// The gateway protocol.
+    public var gateway: Gateway
+    /// The caller's number, when the gateway passes it (caller memory uses it).
+    public var callerNumber: String?
+    /// The caller's language, when the gateway passes it.
+    public var language: String?
+    /// Other parameters from the gateway (Twilio custom parameters, fork metadata).
+    public var parameters: [String: String]
+    /// The name of the API key the gateway used (never the key).
+    public var keyName: String?
+
+    /// Makes a call start.
+    public init(id: String, gateway: Gateway, callerNumber: String? = nil, language: String? = nil, parameters: [String: String] = [:],
+                keyName: String? = nil) {
+        self.id = id
+        self.gateway = gateway
+        self.callerNumber = callerNumber
+        self.language = language
+        self.parameters = parameters
+        self.keyName = keyName
+    }
+}
+
+/// Where a call is, and once it is over, how it ended for the caller. Defined for supervisors in `docs/qa.md`.
+public enum CallStatus: String, Sendable, Codable, CaseIterable {
+    /// Still connected.
+    case live
+    /// The bot served the caller's request and the call ended normally: counted as contained.
+    case contained
+    /// The bot handed the caller to a person (queue and reason in the record).
+    case handedOff = "handed-off"
+    /// The caller hung up with a request still open: while the bot waited for an answer, during a prompt, before
+    /// saying what they wanted, or after a failure they heard.
+    case abandoned
+    /// The system failed the caller: the connection or the bot broke off the call on an error.
+    case failed
+    /// The node running the call stopped (crash, kill, lost heartbeat): closed at its last line by recovery.
+    case interrupted
+    /// A call without a bot (transcription only, listen-only) that ended normally: no bot outcome applies.
+    case completed
+
+    /// Whether the call is over.
+    public var isFinished: Bool { self != .live }
+}
+
 /// A call as the transcript store keeps it: who, when, by which gateway, and how it ended.
 public struct CallRecord: Sendable, Equatable, Codable {
     /// The call id (AudioSocket UUID, Twilio call SID, …).
     public var id: String
-    /// The gateway protocol ("audiosocket", "twilio", …).
-    public var gateway: String
+    /// The gateway protocol.
+    public var gateway: Gateway
     /// The caller's number, when the gateway passed it.
     public var callerNumber: String?
     /// The node (server) that ran the call.
@@ -16,9 +83,11 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var startedAt: Date
     /// Wall-clock end (`nil` while live).
     public var endedAt: Date?
-    /// "live", "completed", "handed-off" or "failed".
-    public var status: String
-    /// Why the call ended.
+    /// Where the call is, or its outcome.
+    public var status: CallStatus
+    /// Why the outcome is what it is ("the caller hung up while the bot waited for an answer about transfer_money").
+    public var outcomeReason: String?
+    /// Why the call ended (as the gateway or the bot said it).
     public var endReason: String?
     /// Seconds of call audio.
     public var duration: Double
@@ -38,10 +107,10 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var errors: [String]
 
     /// Makes a record of a call that has just started.
-    public init(id: String, gateway: String, callerNumber: String? = nil, node: String = "", startedAt: Date = Date(), endedAt: Date? = nil,
-                status: String = "live", endReason: String? = nil, duration: Double = 0, intent: String? = nil, handoffQueue: String? = nil,
-                handoffReason: String? = nil, handoffSummary: String? = nil, score: Double? = nil, worstSeverity: Severity? = nil,
-                errors: [String] = []) {
+    public init(id: String, gateway: Gateway, callerNumber: String? = nil, node: String = "", startedAt: Date = Date(), endedAt: Date? = nil,
+                status: CallStatus = .live, outcomeReason: String? = nil, endReason: String? = nil, duration: Double = 0, intent: String? = nil,
+                handoffQueue: String? = nil, handoffReason: String? = nil, handoffSummary: String? = nil, score: Double? = nil,
+                worstSeverity: Severity? = nil, errors: [String] = []) {
         self.id = id
         self.gateway = gateway
         self.callerNumber = callerNumber
@@ -49,6 +118,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.status = status
+        self.outcomeReason = outcomeReason
         self.endReason = endReason
         self.duration = duration
         self.intent = intent
@@ -60,8 +130,8 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.errors = errors
     }
 
-    /// Whether the bot finished the call without a person.
-    public var isContained: Bool { status == "completed" }
+    /// Whether the bot finished the call without a person, having served the caller.
+    public var isContained: Bool { status == .contained }
 }
 
 /// One finalised line of a call: what the caller said (recognised) or what the bot said. Text is stored redacted.
@@ -244,228 +314,4 @@ public struct CallDetail: Sendable, Equatable, Codable {
         self.reviews = reviews
         self.hasRecording = hasRecording
     }
-}
-
-// MARK: - Queries
-
-/// Which calls to list.
-public struct CallQuery: Sendable, Equatable {
-    /// Full-text search over the transcripts (words; all must occur in one call).
-    public var text: String?
-    /// Calls started at or after.
-    public var from: Date?
-    /// Calls started before.
-    public var to: Date?
-    /// Status ("live", "completed", "handed-off", "failed").
-    public var status: String?
-    /// The call's intent.
-    public var intent: String?
-    /// Calls with a finding from this rule.
-    public var rule: String?
-    /// Calls with a finding at least this severe.
-    public var severity: Severity?
-    /// QA score at least.
-    public var minimumScore: Double?
-    /// QA score at most.
-    public var maximumScore: Double?
-    /// The caller's number.
-    public var callerNumber: String?
-    /// Page size.
-    public var limit: Int
-    /// Calls to skip (newest first).
-    public var offset: Int
-
-    /// Makes a query; everything unset matches all calls.
-    public init(text: String? = nil, from: Date? = nil, to: Date? = nil, status: String? = nil, intent: String? = nil, rule: String? = nil,
-                severity: Severity? = nil, minimumScore: Double? = nil, maximumScore: Double? = nil, callerNumber: String? = nil,
-                limit: Int = 50, offset: Int = 0) {
-        self.text = text
-        self.from = from
-        self.to = to
-        self.status = status
-        self.intent = intent
-        self.rule = rule
-        self.severity = severity
-        self.minimumScore = minimumScore
-        self.maximumScore = maximumScore
-        self.callerNumber = callerNumber
-        self.limit = limit
-        self.offset = offset
-    }
-
-    /// A date as people type it in filters: `2026-11-25T10:00:00Z` or a day, `2026-11-25` (midnight UTC).
-    public static func date(_ text: String) -> Date? {
-        (try? Date(text, strategy: .iso8601)) ?? (try? Date(text, strategy: Date.ISO8601FormatStyle().year().month().day()))
-    }
-
-    /// The words of `text` a full-text search looks for (letters and digits only, lower-case).
-    public var searchWords: [String] {
-        guard let text else { return [] }
-        return text.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { !$0.isEmpty }
-    }
-}
-
-/// One page of calls.
-public struct CallPage: Sendable, Equatable, Codable {
-    /// The calls, newest first.
-    public var calls: [CallRecord]
-    /// How many calls match in all.
-    public var total: Int
-
-    public init(calls: [CallRecord], total: Int) {
-        self.calls = calls
-        self.total = total
-    }
-}
-
-/// Totals over a period: what a supervisor reads.
-public struct CallReport: Sendable, Equatable, Codable {
-    /// Calls started in the period.
-    public var calls: Int
-    /// Calls the bot finished without a person.
-    public var contained: Int
-    /// Calls handed to a person.
-    public var handedOff: Int
-    /// Calls that failed.
-    public var failed: Int
-    /// Calls still live.
-    public var live: Int
-    /// Handoffs by reason.
-    public var handoffsByReason: [String: Int]
-    /// Handoffs by queue.
-    public var handoffsByQueue: [String: Int]
-    /// Calls by intent.
-    public var intents: [String: Int]
-    /// Findings by rule.
-    public var findingsByRule: [String: Int]
-    /// Mean QA score of the calls that have one.
-    public var averageScore: Double?
-    /// Mean reviewer score (0…100) of the reviewed calls.
-    public var averageReviewScore: Double?
-    /// Calls per hour (start of the hour → calls).
-    public var callsPerHour: [Date: Int]
-    /// Mean QA score per day (start of the day → score).
-    public var scoreByDay: [Date: Double]
-    /// Findings per day.
-    public var findingsByDay: [Date: Int]
-
-    /// An empty report.
-    public init() {
-        calls = 0
-        contained = 0
-        handedOff = 0
-        failed = 0
-        live = 0
-        handoffsByReason = [:]
-        handoffsByQueue = [:]
-        intents = [:]
-        findingsByRule = [:]
-        callsPerHour = [:]
-        scoreByDay = [:]
-        findingsByDay = [:]
-    }
-
-    /// Share of finished calls the bot contained, 0…1.
-    public var containmentRate: Double {
-        let finished = contained + handedOff + failed
-        return finished == 0 ? 0 : Double(contained) / Double(finished)
-    }
-
-    /// Builds the report from the calls, their findings and reviews (stores with no aggregate SQL of their own use this).
-    public static func build(calls: [CallRecord], findings: [Finding], reviews: [Review], calendar: Calendar = .utc) -> CallReport {
-        var report = CallReport()
-        var scores: [Double] = []
-        var dayScores: [Date: [Double]] = [:]
-        let callsById = Dictionary(calls.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        for call in calls {
-            report.calls += 1
-            switch call.status {
-            case "completed": report.contained += 1
-            case "handed-off": report.handedOff += 1
-            case "failed": report.failed += 1
-            default: report.live += 1
-            }
-            if let reason = call.handoffReason { report.handoffsByReason[Self.reasonCategory(reason), default: 0] += 1 }
-            if let queue = call.handoffQueue { report.handoffsByQueue[queue, default: 0] += 1 }
-            if let intent = call.intent { report.intents[intent, default: 0] += 1 }
-            if let hour = calendar.dateInterval(of: .hour, for: call.startedAt)?.start { report.callsPerHour[hour, default: 0] += 1 }
-            if let score = call.score {
-                scores.append(score)
-                if let day = calendar.dateInterval(of: .day, for: call.startedAt)?.start { dayScores[day, default: []].append(score) }
-            }
-        }
-        for finding in findings {
-            report.findingsByRule[finding.rule, default: 0] += 1
-            if let call = callsById[finding.callId], let day = calendar.dateInterval(of: .day, for: call.startedAt)?.start {
-                report.findingsByDay[day, default: 0] += 1
-            }
-        }
-        report.averageScore = scores.isEmpty ? nil : scores.reduce(0, +) / Double(scores.count)
-        report.scoreByDay = dayScores.mapValues { $0.reduce(0, +) / Double($0.count) }
-        let reviewScores = reviews.compactMap(\.percentage)
-        report.averageReviewScore = reviewScores.isEmpty ? nil : reviewScores.reduce(0, +) / Double(reviewScores.count)
-        return report
-    }
-
-    /// Groups handoff reasons a manager compares ("no automated answer for pay_bill" → "no automated answer").
-    public static func reasonCategory(_ reason: String) -> String {
-        if let colon = reason.firstIndex(of: ":") { return "flow handoff (" + reason[reason.index(after: colon)...].trimmingCharacters(in: .whitespaces) + ")" }
-        if reason.hasPrefix("no automated answer") { return "no automated answer" }
-        return reason
-    }
-}
-
-extension Calendar {
-    /// The Gregorian calendar in UTC (reports group by UTC hours and days).
-    public static var utc: Calendar {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }
-}
-
-// MARK: - The store
-
-/// Where calls, their utterances, events, findings, reviews and recordings are kept. SQLite embedded by default;
-/// PostgreSQL when several nodes share one store. Every write is idempotent (keyed by call id and sequence), so a
-/// writer may retry after an outage without duplicating anything.
-public protocol TranscriptStore: Sendable {
-    /// Creates or upgrades the schema.
-    func migrate() async throws
-    /// Inserts or replaces a call's record.
-    func save(call: CallRecord) async throws
-    /// Adds an utterance, or replaces the call's utterance with the same sequence (a retry, or the intent arriving
-    /// after the words).
-    func append(utterance: UtteranceRecord) async throws
-    /// Adds an event (idempotent like utterances).
-    func append(event: CallEventRecord) async throws
-    /// Adds a finding (idempotent like utterances).
-    func append(finding: Finding) async throws
-    /// Saves a reviewer's scorecard (one per reviewer per call; saving again replaces it).
-    func save(review: Review) async throws
-    /// Stores a call's recording (replacing any earlier one).
-    func save(recording: Recording) async throws
-
-    /// A call's record.
-    func call(id: String) async throws -> CallRecord?
-    /// Everything stored about a call.
-    func detail(of id: String) async throws -> CallDetail?
-    /// A call's recording.
-    func recording(of id: String) async throws -> Recording?
-    /// Calls matching a query, newest first.
-    func calls(matching query: CallQuery) async throws -> CallPage
-    /// Totals over calls started in `from..<to` (either end open).
-    func report(from: Date?, to: Date?) async throws -> CallReport
-    /// Deletes calls (and everything of theirs) that started before `date`; returns how many.
-    func deleteCalls(startedBefore date: Date) async throws -> Int
-    /// Closes connections.
-    func close() async throws
-}
-
-/// Carries live-feed events between nodes that share a store (PostgreSQL LISTEN/NOTIFY).
-public protocol FeedRelay: Sendable {
-    /// Sends an event (JSON, at most a few kilobytes) to every node listening, this one included.
-    func publish(_ payload: String) async throws
-    /// Receives every node's events until cancelled or the connection fails (then it throws).
-    func listen(_ receive: @escaping @Sendable (String) async -> Void) async throws
 }

@@ -23,6 +23,18 @@ public struct QualityRule: Sendable, Equatable {
         case sensitiveData
         /// The bot must say one of the phrases within `within` seconds of the call's start.
         case requiredPhrase([String], within: Double)
+        /// The call ended with one of these outcomes.
+        case outcome([CallStatus])
+        /// A system the bot needed (a webhook) failed and the caller heard the fallback.
+        case backendFailure
+        /// The caller's request was still open when the call ended without a handoff.
+        case unresolvedRequest
+        /// The caller asked for something the bot has no automated answer for.
+        case unservedRequest
+        /// The bot asked the same question `count` times without the caller's request moving on.
+        case repeatedQuestion(count: Int)
+        /// The caller had to say the same thing `count` times (the same words, or the same request not yet served).
+        case callerRepeated(count: Int)
     }
 
     /// The rule's id ("frustration", "disclosure_missing", …).
@@ -70,22 +82,29 @@ public struct QualityRules: Sendable, Equatable {
 
 // MARK: - Checking a call as it happens
 
-/// Runs the rules over one call as its lines and events arrive. Not thread-safe: one per call.
+/// Runs the rules over one call as its lines and events arrive. Not thread-safe: one per call. The call ledger feeds it
+/// (lines, what the bot made of each caller line, events, silences it measured, the outcome).
 public struct QualityChecker: Sendable {
     /// The rules.
     public let rules: QualityRules
     /// The call.
     public let callId: String
-    /// Findings so far, in order.
+    /// Findings so far, in the order they were raised.
     public private(set) var findings: [Finding] = []
 
     private var noMatchStreak = 0
     private var pendingAgentRequest: (utterance: Int, at: Double)?
     private var handedOff = false
-    private var lastLineEnd: Double?
     private var botLines: [(text: [String], at: Double)] = []
     private var fired: Set<String> = []
     private var phrasesByRule: [String: [[String]]]
+    /// Questions the bot asked since the caller's request last moved on, by their words.
+    private var questions: [String: Int] = [:]
+    /// The caller asked the bot to repeat itself: the next bot line is not a repeated question.
+    private var repeatAsked = false
+    private var lastCaller: (words: Set<String>, intent: String?, progress: TurnProgress?)?
+    private var similarToLast = false
+    private var callerRepeats = 1
 
     /// Starts checking a call.
     public init(rules: QualityRules, callId: String) {
@@ -110,9 +129,12 @@ public struct QualityChecker: Sendable {
     public mutating func observe(_ line: UtteranceRecord, rawText: String) -> [Finding] {
         var new: [Finding] = []
         let words = TextNormalizer.words(rawText)
-        if let last = lastLineEnd { new += deadAir(gap: line.start - last, at: last, utterance: line.sequence) }
-        lastLineEnd = max(lastLineEnd ?? 0, line.end)
         if line.speaker == "bot" { botLines.append((words, line.start)) }
+        if line.speaker == "caller" {
+            let set = Set(words)
+            similarToLast = lastCaller.map { Self.similar($0.words, set) } ?? false
+            lastCaller = (set, nil, nil)
+        }
         for rule in rules.rules {
             switch rule.check {
             case .phrases(_, let speaker) where speaker == line.speaker:
@@ -136,16 +158,34 @@ public struct QualityChecker: Sendable {
                 if SlotExtractor().containsSensitiveNumber(rawText) {
                     new.append(make(rule, utterance: line.sequence, at: line.start, "a card or account number was spoken (redacted)"))
                 }
+            case .repeatedQuestion(let count) where line.speaker == "bot":
+                guard !repeatAsked, rawText.trimmingCharacters(in: .whitespaces).hasSuffix("?"), !words.isEmpty else { continue }
+                let key = words.joined(separator: " ")
+                questions[key, default: 0] += 1
+                if questions[key] == count {
+                    new.append(make(rule, utterance: line.sequence, at: line.start, "the bot asked the same question \(count) times"))
+                }
             default:
                 break
             }
         }
+        if line.speaker == "bot" { repeatAsked = false }
         return record(new)
     }
 
-    /// Updates a caller line with what the bot understood from it (after `observe`). Returns the new findings.
-    public mutating func understood(_ line: UtteranceRecord) -> [Finding] {
+    /// Updates a caller line with what the bot made of it (after `observe`): the intent on the line, and what the turn
+    /// did about the caller's request. Returns the new findings.
+    public mutating func understood(_ line: UtteranceRecord, progress: TurnProgress? = nil, failure: String? = nil) -> [Finding] {
         var new: [Finding] = []
+        let previous = lastCaller
+        let sameRequestAgain = line.intent != nil && line.intent == previous?.intent && previous?.progress != .served
+            && !Interpretation.answerIntents.contains(line.intent ?? "")
+        let repeated = similarToLast || sameRequestAgain
+        similarToLast = false
+        callerRepeats = repeated ? callerRepeats + 1 : 1
+        lastCaller = (previous?.words ?? [], line.intent, progress)
+        if line.intent == "repeat" { repeatAsked = true }
+        if progress == .served { questions = [:] }
         for rule in rules.rules {
             switch rule.check {
             case .repeatedNoMatch(let count):
@@ -161,6 +201,12 @@ public struct QualityChecker: Sendable {
                 if let intent = line.intent, intents.contains(intent), pendingAgentRequest == nil, !handedOff {
                     pendingAgentRequest = (line.sequence, line.start)
                 }
+            case .backendFailure where progress == .failed:
+                new.append(make(rule, utterance: line.sequence, at: line.end, "a system the bot needed failed (\(failure ?? "no answer")); the caller heard the fallback"))
+            case .unservedRequest where progress == .unserved:
+                new.append(make(rule, utterance: line.sequence, at: line.start, "the bot has no automated answer for \(line.intent ?? "this request")"))
+            case .callerRepeated(let count) where repeated && callerRepeats == count:
+                new.append(make(rule, utterance: line.sequence, at: line.start, "the caller had to say the same thing \(count) times"))
             default:
                 break
             }
@@ -168,24 +214,30 @@ public struct QualityChecker: Sendable {
         return record(new)
     }
 
-    /// Checks an event (no-input, handoff, …). Returns the new findings.
+    /// Checks an event (handoff, …). Returns the new findings.
     public mutating func observe(_ event: CallEventRecord) -> [Finding] {
-        var new: [Finding] = []
-        switch event.kind {
-        case "handoff":
+        if event.kind == "handoff" {
             handedOff = true
             pendingAgentRequest = nil
-        case "no-input":
-            let silence = Double(event.detail) ?? 0
-            new += deadAir(gap: silence, at: max(0, event.at - silence), utterance: nil)
-        default:
-            break
+        }
+        return []
+    }
+
+    /// A silence on the line has ended: `seconds` without speech from either side (the bot's prompts after no-input
+    /// not counted as speech but not as silence either), from `at`, after line `utterance`. Returns the new findings.
+    public mutating func silence(_ seconds: Double, at: Double, after utterance: Int?, prompts: Int = 0) -> [Finding] {
+        let new = rules.rules.compactMap { rule -> Finding? in
+            guard case .deadAir(let limit) = rule.check, seconds >= limit else { return nil }
+            let prompted = prompts == 0 ? "" : prompts == 1 ? " (the bot prompted once)" : " (the bot prompted \(prompts) times)"
+            return make(rule, utterance: utterance, at: at, String(format: "%.1f s of silence", seconds) + prompted)
         }
         return record(new)
     }
 
-    /// Checks what can only be judged once the call is over (or `at` seconds into it). Returns the new findings.
-    public mutating func finish(duration: Double) -> [Finding] {
+    /// Checks what can only be judged once the call is over: its length, required phrases, a request for a person never
+    /// met, a request left open, and the outcome. Returns the new findings.
+    public mutating func finish(duration: Double, status: CallStatus = .contained, reason: String? = nil,
+                                openRequest: (intent: String, utterance: Int?, at: Double)? = nil) -> [Finding] {
         var new: [Finding] = []
         for rule in rules.rules {
             switch rule.check {
@@ -193,7 +245,7 @@ public struct QualityChecker: Sendable {
                 new.append(make(rule, utterance: nil, at: seconds, String(format: "call lasted %.0f s (limit %.0f s)", duration, seconds)))
             case .requiredPhrase(_, let within):
                 let said = botLines.contains { line in line.at <= within && firstPhrase(of: rule, in: line.text) != nil }
-                if !said, duration >= min(within, 1) {
+                if !said, duration >= min(within, 1), !botLines.isEmpty {
                     new.append(make(rule, utterance: nil, at: 0, "the bot did not say the required phrase within \(Int(within)) s"))
                 }
             case .ignoredAgentRequest:
@@ -201,6 +253,13 @@ public struct QualityChecker: Sendable {
                     new.append(make(rule, utterance: request.utterance, at: request.at, "the caller asked for a person and was not handed over"))
                     pendingAgentRequest = nil
                 }
+            case .unresolvedRequest:
+                if let request = openRequest, !handedOff {
+                    new.append(make(rule, utterance: request.utterance, at: request.at,
+                                    "the caller's request (\(request.intent)) was still open when the call ended"))
+                }
+            case .outcome(let outcomes) where outcomes.contains(status):
+                new.append(make(rule, utterance: nil, at: duration, "the call was \(status.rawValue)" + (reason.map { ": \($0)" } ?? "")))
             default:
                 break
             }
@@ -208,11 +267,10 @@ public struct QualityChecker: Sendable {
         return record(new)
     }
 
-    private mutating func deadAir(gap: Double, at: Double, utterance: Int?) -> [Finding] {
-        rules.rules.compactMap { rule in
-            guard case .deadAir(let seconds) = rule.check, gap >= seconds else { return nil }
-            return make(rule, utterance: utterance, at: at, String(format: "%.1f s of silence", gap))
-        }
+    /// Two caller lines say the same thing: most of their words shared (lines of two words or more).
+    static func similar(_ a: Set<String>, _ b: Set<String>) -> Bool {
+        guard a.count >= 2, b.count >= 2 else { return false }
+        return Double(a.intersection(b).count) / Double(a.union(b).count) >= 0.6
     }
 
     private func firstPhrase(of rule: QualityRule, in words: [String]) -> String? {
@@ -229,7 +287,7 @@ public struct QualityChecker: Sendable {
         Finding(callId: callId, sequence: 0, rule: rule.id, severity: rule.severity, utterance: utterance, at: at, message: message)
     }
 
-    /// Numbers new findings in order and keeps them. Once-per-call rules (handle time, required phrase) fire once.
+    /// Numbers new findings in order and keeps them; a rule fires at most once per line (or per moment, without one).
     private mutating func record(_ new: [Finding]) -> [Finding] {
         var kept: [Finding] = []
         for var finding in new {

@@ -225,7 +225,7 @@ public struct DialogSession: Sendable {
     private var unconfirmed: (intent: String, text: String)?
 
     /// Intents that answer a question rather than state a request.
-    static let answers: Set<String> = ["affirm", "deny", "repeat", "goodbye"]
+    static let answers = Interpretation.answerIntents
 
     /// Starts at the dialog's first state.
     public init(dialog: DialogDefinition, matcher: IntentMatcher) {
@@ -285,7 +285,8 @@ public struct DialogSession: Sendable {
             heardSlots.merge(fillSlots(of: request, text: text, extracted: extracted)) { $1 }
             noMatches = 0
             var turn = moveOn(to: dialog.states[state]?.next)
-            turn.heard = Interpretation(intent: nil, confidence: recognition?.confidence ?? 1, slots: heardSlots, state: heardIn)
+            turn.heard = Interpretation(intent: nil, confidence: recognition?.confidence ?? 1, slots: heardSlots, state: heardIn, request: request,
+                                        progress: asksAboutRequest(state) ? .asking : .served)
             return turn
         }
         var match = recognition.map(matcher.match) ?? matcher.match(text)
@@ -308,7 +309,8 @@ public struct DialogSession: Sendable {
             } else if match.intent == "deny" {
                 let current = dialog.states[state]!
                 var turn = speak("Okay, my mistake. Please tell me again, in a few words, what you'd like to do.", search: current.search)
-                turn.heard = Interpretation(intent: "deny", confidence: match.confidence, slots: heardSlots, state: heardIn)
+                turn.heard = Interpretation(intent: "deny", confidence: match.confidence, slots: heardSlots, state: heardIn, request: request,
+                                            progress: .notUnderstood)
                 return turn
             }
         }
@@ -316,14 +318,36 @@ public struct DialogSession: Sendable {
             unconfirmed = (candidate, text)
             let current = dialog.states[state]!
             var turn = speak(confirmation(of: candidate), search: current.search)
-            turn.heard = Interpretation(intent: candidate, confidence: match.confidence, slots: heardSlots, state: heardIn)
+            turn.heard = Interpretation(intent: candidate, confidence: match.confidence, slots: heardSlots, state: heardIn, request: candidate,
+                                        progress: .asking)
             return turn
         }
         if let intent = match.intent { heardSlots.merge(fillSlots(of: intent, text: text, extracted: extracted)) { $1 } }
         var turn = understand(match)
-        turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: heardIn)
+        turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: heardIn, request: request,
+                                    progress: progress(after: turn))
         return turn
     }
+
+    /// Whether a state asks about the request in hand: a slot, or a yes/no confirmation.
+    private func asksAboutRequest(_ name: String) -> Bool {
+        guard let state = dialog.states[name] else { return false }
+        return state.ask != nil || (!state.expects.isEmpty && Set(state.expects).isSubset(of: ["affirm", "deny"]))
+    }
+
+    /// What a turn did about the caller's request (`nil`: nothing new, e.g. a "repeat", a goodbye, a handoff other than
+    /// for want of an automated answer, or a webhook still to run).
+    private func progress(after turn: DialogTurn) -> TurnProgress? {
+        if let handoff = turn.handoff { return handoff.reason.hasPrefix(DialogSession.noAutomatedAnswer) ? .unserved : nil }
+        if turn.webhook != nil { return nil }
+        if unconfirmed != nil { return .asking }
+        if turn.intent == nil { return .notUnderstood }
+        if turn.intent == "repeat" || turn.intent == "goodbye" { return nil }
+        return asksAboutRequest(state) ? .asking : .served
+    }
+
+    /// How a handoff for a request the flow has no rule for begins its reason.
+    public static let noAutomatedAnswer = "no automated answer"
 
     /// Fills the slots `intent` carries from the words of the utterance; returns what it filled.
     private mutating func fillSlots(of intent: String?, text: String, extracted: [SlotValue]) -> [String: String] {
@@ -398,7 +422,7 @@ public struct DialogSession: Sendable {
         case "goodbye": return speak("Thank you for calling. Goodbye.", search: current.search, end: true, intent: intent)
         default:
             // A request this state has no rule for: whoever handles that topic.
-            return handOff(reason: "no automated answer for \(intent)", queue: nil, intent: intent)
+            return handOff(reason: "\(DialogSession.noAutomatedAnswer) for \(intent)", queue: nil, intent: intent)
         }
     }
 
@@ -434,20 +458,26 @@ public struct DialogSession: Sendable {
         return DialogTurn(say: text, search: search, handoff: nil, end: end, intent: intent, webhook: nil)
     }
 
-    /// Finishes the turn that asked for a webhook: its fields (or `nil` when it failed) decide what is said.
-    public mutating func complete(_ call: WebhookCall, with result: [String: String]?) -> DialogTurn {
+    /// Finishes the turn that asked for a webhook: its fields (or `nil` when it failed) decide what is said. The turn's
+    /// `heard` carries only what came of the request (served, asking, or failed with `failure`).
+    public mutating func complete(_ call: WebhookCall, with result: [String: String]?, failure: String? = nil) -> DialogTurn {
         guard let (action, intent) = pendingAction else { return speak("", search: dialog.states[state]!.search) }
         pendingAction = nil
         guard let result else {
             var fallback = action
             fallback.webhook = nil
             fallback.say = call.fallback
-            return perform(fallback, intent: intent)
+            var turn = perform(fallback, intent: intent)
+            turn.heard = Interpretation(intent: nil, confidence: 1, request: request, progress: .failed,
+                                        failure: failure ?? "\(call.url) gave no answer")
+            return turn
         }
         fetched.merge(result) { $1 }
         var next = action
         next.webhook = nil
-        return perform(next, intent: intent)
+        var turn = perform(next, intent: intent)
+        turn.heard = Interpretation(intent: nil, confidence: 1, request: request, progress: progress(after: turn))
+        return turn
     }
 
     /// What a webhook is sent: the slots heard (masked) and the request being dealt with as `intent`.

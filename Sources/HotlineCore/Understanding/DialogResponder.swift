@@ -62,9 +62,23 @@ public final class DialogResponder: CallResponder, TextResponding {
     private func settle(_ turn: DialogTurn) async -> Reply {
         guard let call = turn.webhook else { return reply(turn) }
         let payload = session.withLock { $0.webhookPayload }
-        let data = try? await webhooks?.fetch(call, payload: payload)
-        var completed = session.withLock { $0.complete(call, with: data) }
+        var data: [String: String]?
+        var failure: String?
+        if let webhooks {
+            do {
+                data = try await webhooks.fetch(call, payload: payload)
+            } catch {
+                failure = "\(call.url): \(error)"
+            }
+        } else {
+            failure = "\(call.url): no webhook client is configured"
+        }
+        var completed = session.withLock { $0.complete(call, with: data, failure: failure) }
+        let outcome = completed.heard
         completed.heard = turn.heard
+        completed.heard?.progress = outcome?.progress
+        completed.heard?.failure = outcome?.failure
+        completed.heard?.request = outcome?.request ?? turn.heard?.request
         return reply(completed)
     }
 

@@ -78,8 +78,14 @@ struct AudioSocketServer: Service {
         var logger = self.logger
         let peer = connection.channel.remoteAddress
         logger[metadataKey: "peer"] = "\(peer?.ipAddress ?? "?")"
+        guard let address = peer?.ipAddress else {
+            // Closed before its address could be read (a port scan, a health check): nothing was refused.
+            logger.debug("AudioSocket connection closed before its peer address was known")
+            try? await connection.channel.close()
+            return
+        }
         guard allowed(peer) else {
-            logger.warning("AudioSocket connection refused: peer not in audiosocket.allow")
+            logger.warning("AudioSocket connection refused: peer \(address) is not in audiosocket.allow")
             HotlineServer.authFailures.increment()
             try? await connection.channel.close()
             return
@@ -195,7 +201,7 @@ struct AudioSocketServer: Service {
                             break reading
                         case .error(let code):
                             reason = "Asterisk reported \(AudioSocketMessage.describe(errorCode: code))"
-                            if code.map({ $0 & 0x01 == 0 }) ?? true { call.reportError(reason, kind: "gateway") }
+                            if code.map({ $0 & 0x01 == 0 }) ?? true { await call.reportError(reason, kind: "gateway") }
                             break reading
                         case .uuid:
                             throw AudioSocketProtocolError(description: "a second UUID message in the call")

@@ -131,7 +131,7 @@ struct ForkGateway {
                         if Task.isCancelled { return }
                         if peer == .jambonz {
                             await pacer.playOut(bytesPerSecond: format.bytes(forSeconds: 1))
-                        } else if server.host.registry.outcome(of: call.id)?.handoff == nil {
+                        } else if server.host.registry.view(of: call.id)?.handoff == nil {
                             await send(["type": "disconnect"])
                         }
                         try? await outbound.close(.normalClosure, reason: "call ended")
@@ -143,7 +143,7 @@ struct ForkGateway {
                             var bytes = Array(buffer.readableBytesView)
                             if metadata.stereo {
                                 guard bytes.count % 4 == 0 else {
-                                    active.reportError("stereo frame of \(bytes.count) bytes is not whole 16-bit sample pairs; dropped", kind: "malformed_frame")
+                                    await active.reportError("stereo frame of \(bytes.count) bytes is not whole 16-bit sample pairs; dropped", kind: "malformed_frame")
                                     continue
                                 }
                                 bytes = Self.leftChannel(bytes)

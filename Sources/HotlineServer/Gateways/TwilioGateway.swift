@@ -229,7 +229,7 @@ extension HotlineServer {
     /// Refuses an upgrade with wrong credentials (401). Missing credentials pass here: the gateway may send a token in
     /// its first message (Twilio), checked by ``gatewayIdentity(_:token:)``.
     func gatewayCredentials(_ request: Request) throws -> Identity? {
-        guard let secret = presentedSecret(request) else { return nil }
+        guard let secret = presentedSecret(request, allowQuery: true) else { return nil }
         guard let identity = access.identify(secret: secret) else {
             Self.authFailures.increment()
             logger.warning("refused: wrong credentials", metadata: ["path": "\(request.uri.path)"])
@@ -248,7 +248,7 @@ extension HotlineServer {
 
     /// The identity for a gateway connection: its request credentials, or a token from its first message.
     func gatewayIdentity(_ request: Request, token: String?) throws -> Identity {
-        guard let identity = access.identify(secret: presentedSecret(request) ?? token) else {
+        guard let identity = access.identify(secret: presentedSecret(request, allowQuery: true) ?? token) else {
             Self.authFailures.increment()
             throw GatewayError(description: "the credentials are not valid")
         }
@@ -266,7 +266,7 @@ extension HotlineServer {
 
     /// After a call: if it failed (a protocol error the host recorded and logged), tell the peer why as it closes.
     func closeIfFailed(_ call: CallStart, _ outbound: WebSocketOutboundWriter) async {
-        guard let outcome = host.registry.outcome(of: call.id), outcome.status == .failed else { return }
+        guard let outcome = host.registry.view(of: call.id), outcome.status == .failed else { return }
         await closeWebSocket(outbound, gateway: call.gateway, error: outcome.endReason ?? "error", logger: nil)
     }
 

@@ -20,15 +20,16 @@ extension HotlineServer {
                 logger.warning("QA login refused", metadata: ["path": "/qa/login"])
                 return Self.html(QAPage.login(next: next, error: "That key is not valid for QA."), status: .unauthorized)
             }
-            let secure = request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "; Secure" : ""
-            let cookie = "\(AccessControl.sessionCookie)=\(key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key); Path=/; HttpOnly; SameSite=Strict\(secure)"
+            let secure = request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https"
+            let cookie = try await startSession(for: identity, qa, secure: secure)
+            logger.info("QA login", metadata: ["key": "\(identity.name)"])
             return Response(status: .seeOther, headers: [.location: next, .setCookie: cookie])
         }
-        router.get("qa/logout") { _, _ in
-            Response(status: .seeOther, headers: [.location: "/qa/login", .setCookie: "\(AccessControl.sessionCookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"])
+        router.get("qa/logout") { request, _ in
+            Response(status: .seeOther, headers: [.location: "/qa/login", .setCookie: await endSession(request, qa)])
         }
         router.get("qa") { request, _ -> Response in
-            guard let identity = pageIdentity(request) else { return Self.toLogin(request) }
+            guard let identity = await pageIdentity(request, qa) else { return Self.toLogin(request) }
             let query: CallQuery
             do {
                 query = try Self.query(request.uri.queryParameters)
@@ -43,16 +44,16 @@ extension HotlineServer {
                                           parameters: request.uri.queryParameters))
         }
         router.get("qa/calls/:id") { request, context -> Response in
-            guard let identity = pageIdentity(request) else { return Self.toLogin(request) }
+            guard let identity = await pageIdentity(request, qa) else { return Self.toLogin(request) }
             let id = try context.parameters.require("id")
             guard var detail = try await qa.store.detail(of: id) else {
                 return Self.html(QAPage.layout(title: "Not found", identity: identity, body: "<p>No call with id \(QAPage.escape(id)).</p>"), status: .notFound)
             }
             detail.call = Self.visible(detail.call, to: identity)
-            return Self.html(QAPage.call(identity: identity, detail: detail, rules: qa.recorder.rules))
+            return Self.html(QAPage.call(identity: identity, detail: detail, rules: host.rules))
         }
         router.get("qa/dashboard") { request, _ -> Response in
-            guard let identity = pageIdentity(request) else { return Self.toLogin(request) }
+            guard let identity = await pageIdentity(request, qa) else { return Self.toLogin(request) }
             let days = min(max(Int(request.uri.queryParameters.get("days") ?? "7") ?? 7, 1), 365)
             let now = Date()
             let report = try await qa.store.report(from: now.addingTimeInterval(-Double(days) * 86_400), to: nil)
@@ -64,9 +65,11 @@ extension HotlineServer {
         }
     }
 
-    /// The QA identity behind a page request (cookie or header), or `nil` (the page redirects to the login).
-    func pageIdentity(_ request: Request) -> Identity? {
-        guard let identity = access.identify(secret: presentedSecret(request)), identity.has(.qa) else { return nil }
+    /// The QA identity behind a page request (its session, or a key in its headers), or `nil` (the page redirects to the
+    /// login).
+    func pageIdentity(_ request: Request, _ qa: QualityServices) async -> Identity? {
+        let identity = presentedSecret(request) == nil ? await sessionIdentity(request, qa) : access.identify(secret: presentedSecret(request))
+        guard let identity, identity.authenticated, identity.has(.qa) else { return nil }
         return identity
     }
 
@@ -142,7 +145,7 @@ enum QAPage {
             """)
     }
 
-    static func badge(_ status: String) -> String { "<span class=\"badge \(escape(status))\">\(escape(status))</span>" }
+    static func badge(_ status: CallStatus) -> String { "<span class=\"badge \(status.rawValue)\">\(status.rawValue)</span>" }
 
     static func score(_ value: Double?) -> String {
         guard let value else { return "<span class=muted>–</span>" }
@@ -177,7 +180,7 @@ enum QAPage {
             <form class=filters method=get action="/qa">
             <label class=wide>Words said <input name=q value="\(value("q"))" placeholder="e.g. lost card"></label>
             <label>From <input type=date name=from value="\(value("from"))"></label><label>To <input type=date name=to value="\(value("to"))"></label>
-            <label>Outcome \(option("status", ["live", "completed", "handed-off", "failed"], query.status))</label>
+            <label>Outcome \(option("status", CallStatus.allCases.map(\.rawValue), query.status?.rawValue))</label>
             <label>Intent <input name=intent value="\(value("intent"))" placeholder="any"></label>
             <label>Finding <input name=rule value="\(value("rule"))" placeholder="any rule"></label>
             <label>Score ≥ <input type=number name=min_score min=0 max=100 value="\(value("min_score"))"></label>
@@ -200,7 +203,7 @@ enum QAPage {
     static func liveCard(_ call: CallRecord) -> String {
         """
         <a class="live-call" id="live-\(escape(call.id))" href="/qa/calls/\(escape(call.id))"><b>\(escape(call.intent ?? "listening…"))</b>
-        <span class=muted>\(escape(call.gateway)) · \(escape(call.callerNumber ?? "unknown caller")) · since \(escape(call.startedAt.formatted(date: .omitted, time: .shortened)))</span>
+        <span class=muted>\(call.gateway.rawValue) · \(escape(call.callerNumber ?? "unknown caller")) · since \(escape(call.startedAt.formatted(date: .omitted, time: .shortened)))</span>
         <span class=last></span>\(score(call.score))</a>
         """
     }
@@ -228,16 +231,17 @@ enum QAPage {
         }.joined()
         let recording = detail.hasRecording
             ? "<audio id=player controls preload=metadata src=\"/v1/qa/calls/\(escape(call.id))/recording\"></audio>"
-            : "<audio id=player controls preload=none data-src=\"/v1/qa/calls/\(escape(call.id))/recording\"></audio><p id=no-recording class=muted>\(call.status == "live" ? "The recording is available when the call ends." : "No recording was kept for this call.")</p>"
+            : "<audio id=player controls preload=none data-src=\"/v1/qa/calls/\(escape(call.id))/recording\"></audio><p id=no-recording class=muted>\(call.status == .live ? "The recording is available when the call ends." : "No recording was kept for this call.")</p>"
         let handoff = call.handoffQueue.map { queue in
             "<dt>Handed to</dt><dd>\(escape(queue)) <span class=muted>(\(escape(call.handoffReason ?? "")))</span></dd>"
         } ?? ""
         return layout(title: "Call \(call.id)", identity: identity, body: """
-            <section class=call id=call data-call="\(escape(call.id))" data-status="\(escape(call.status))">
+            <section class=call id=call data-call="\(escape(call.id))" data-status="\(call.status.rawValue)">
             <h1>Call <span class=mono>\(escape(call.id))</span> <span id=status>\(badge(call.status))</span> <span id=score>\(score(call.score))</span></h1>
             <dl class=facts><dt>Started</dt><dd>\(escape(call.startedAt.formatted(dateFormat)))</dd><dt>Caller</dt><dd class=mono>\(escape(call.callerNumber ?? "unknown"))</dd>
-            <dt>Gateway</dt><dd>\(escape(call.gateway)) · node \(escape(call.node))</dd><dt>Length</dt><dd id=length>\(clock(call.duration))</dd>
-            <dt>Intent</dt><dd id=intent>\(escape(call.intent ?? "–"))</dd>\(handoff)</dl>
+            <dt>Gateway</dt><dd>\(call.gateway.rawValue) · node \(escape(call.node))</dd><dt>Length</dt><dd id=length>\(clock(call.duration))</dd>
+            <dt>Intent</dt><dd id=intent>\(escape(call.intent ?? "–"))</dd>\(handoff)
+            <dt>Outcome</dt><dd id=outcome-reason>\(escape(call.outcomeReason ?? (call.status == .live ? "live" : "–")))</dd></dl>
             <div class=player>\(recording)</div></section>
             <div class=columns><section class=transcript><h2>Transcript</h2>
             <table id=transcript><tbody>\(lines)</tbody></table></section>
@@ -292,12 +296,15 @@ enum QAPage {
             <div class=tiles>
             <div class=tile><span class=big id=total-calls>\(report.calls)</span>calls</div>
             <div class=tile><span class=big id=containment>\(containment)%</span>contained by the bot\(Chart.meter(report.containmentRate))</div>
-            <div class=tile><span class=big>\(report.handedOff)</span>handed to a person</div>
+            <div class=tile><span class=big id=handed-off>\(report.handedOff)</span>handed to a person</div>
+            <div class=tile><span class=big id=abandoned>\(report.abandoned)</span>abandoned by the caller</div>
+            <div class=tile><span class=big id=failed>\(report.failed + report.interrupted)</span>failed or interrupted</div>
             <div class=tile><span class=big>\(report.averageScore.map { String(Int($0.rounded())) } ?? "–")</span>average QA score</div>
             <div class=tile><span class=big>\(report.averageReviewScore.map { String(Int($0.rounded())) } ?? "–")</span>average reviewer score</div>
             </div></section>
             <div class=charts>
             <section class=chart>\(perHour)</section>
+            <section class=chart>\(Chart.bars(report.outcomeReasons, title: "Outcomes by reason"))</section>
             <section class=chart>\(Chart.bars(report.handoffsByReason, title: "Handoffs by reason"))</section>
             <section class=chart>\(Chart.bars(report.handoffsByQueue, title: "Handoffs by queue"))</section>
             <section class=chart>\(Chart.bars(report.intents, title: "Top intents", limit: 10))</section>
@@ -330,7 +337,7 @@ enum QAPage {
         .filters .wide{grid-column:span 2}table{width:100%;border-collapse:collapse;background:#fff}th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
         th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}#results{border:1px solid var(--line);border-radius:10px;overflow:hidden}
         .pager{display:flex;gap:10px;margin-top:10px}.badge{font-size:12px;padding:2px 8px;border-radius:99px;background:#eef2ff;color:var(--accent)}
-        .badge.completed{background:#e7f6ef;color:var(--good)}.badge.handed-off{background:#fff4e5;color:var(--fair)}.badge.failed{background:#fdecea;color:var(--poor)}.badge.live{background:#fdecea;color:#d92d20}
+        .badge.contained,.badge.completed{background:#e7f6ef;color:var(--good)}.badge.handed-off{background:#fff4e5;color:var(--fair)}.badge.failed,.badge.abandoned,.badge.interrupted{background:#fdecea;color:var(--poor)}.badge.live{background:#fdecea;color:#d92d20}
         .score{font-weight:600}.score.good{color:var(--good)}.score.fair{color:var(--fair)}.score.poor{color:var(--poor)}
         .count{font-size:13px;background:#d92d20;color:#fff;border-radius:99px;padding:1px 9px;vertical-align:middle}
         .live{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}.live-call{display:flex;flex-direction:column;gap:4px;background:#fff;border:1px solid var(--line);border-left:4px solid #d92d20;border-radius:10px;padding:12px;color:var(--ink);text-decoration:none}
@@ -343,7 +350,7 @@ enum QAPage {
         .review{display:grid;grid-template-columns:1fr 1fr;gap:8px}.review .wide{grid-column:span 2}.reviews{padding-left:18px}
         .tiles{display:grid;grid-template-columns:repeat(5,1fr);gap:12px}.tile{background:#fff;border:1px solid var(--line);border-radius:10px;padding:14px;color:var(--muted)}.big{display:block;font-size:30px;font-weight:700;color:var(--ink)}
         .charts{display:grid;grid-template-columns:1fr 1fr;gap:16px}.chart svg{width:100%;height:auto}.periods{display:flex;gap:8px;margin-bottom:14px}
-        #alerts{position:fixed;right:16px;bottom:16px;display:flex;flex-direction:column;gap:8px}.alert{background:#c4320a;color:#fff;padding:10px 14px;border-radius:8px;max-width:360px;box-shadow:0 4px 14px rgba(0,0,0,.2)}.alert a{color:#fff}
+        #alerts{position:fixed;right:16px;top:64px;display:flex;flex-direction:column;gap:8px}.alert{background:#c4320a;color:#fff;padding:10px 14px;border-radius:8px;max-width:360px;box-shadow:0 4px 14px rgba(0,0,0,.2)}.alert a{color:#fff}.alert .dismiss{margin-left:10px;padding:0 6px;background:transparent;border:1px solid #fff;color:#fff;border-radius:4px}
         @media(max-width:800px){.columns,.charts{grid-template-columns:1fr}.filters{grid-template-columns:1fr 1fr}.tiles{grid-template-columns:1fr 1fr}}
         """
 }

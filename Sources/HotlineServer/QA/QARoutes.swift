@@ -27,25 +27,25 @@ extension HotlineServer {
     func addQualityRoutes(to api: RouterGroup<HotlineRequestContext>, _ qa: QualityServices) {
         let group = api.group("qa")
         group.get("calls") { request, _ -> JSONBody<CallPage> in
-            let identity = try authorize(request, [.qa])
+            let identity = try await authorizeQA(request, qa, [.qa])
             var page = try await qa.store.calls(matching: try Self.query(request.uri.queryParameters))
             page.calls = page.calls.map { Self.visible($0, to: identity) }
             return JSONBody(page)
         }
         group.get("calls/:id") { request, context -> JSONBody<CallDetail> in
-            let identity = try authorize(request, [.qa])
+            let identity = try await authorizeQA(request, qa, [.qa])
             var detail = try await Self.detail(try context.parameters.require("id"), qa)
             detail.call = Self.visible(detail.call, to: identity)
             return JSONBody(detail)
         }
         group.get("calls/:id/recording") { request, context -> Response in
-            _ = try authorize(request, [.qa])
+            _ = try await authorizeQA(request, qa, [.qa])
             let id = try context.parameters.require("id")
             guard let recording = try await qa.store.recording(of: id) else { throw HTTPError(.notFound, message: "no recording of call \(id)") }
             return Self.serve(recording, range: request.headers[.range])
         }
         group.get("calls/:id/export") { request, context -> Response in
-            _ = try authorize(request, [.qa])
+            _ = try await authorizeQA(request, qa, [.qa])
             let detail = try await Self.detail(try context.parameters.require("id"), qa)
             let format = request.uri.queryParameters.get("format") ?? "json"
             guard let export = CallExport.Format(rawValue: format) else {
@@ -56,20 +56,20 @@ extension HotlineServer {
                             body: .init(byteBuffer: ByteBuffer(string: CallExport.render([detail], as: export))))
         }
         group.put("calls/:id/review") { request, context -> JSONBody<Review> in
-            let identity = try authorize(request, [.qa])
+            let identity = try await authorizeQA(request, qa, [.qa])
             let id = try context.parameters.require("id")
             let body = try await request.decode(as: ReviewRequest.self, context: context)
             let review = try await Self.saveReview(body, callId: id, reviewer: identity.name, qa)
             return JSONBody(review)
         }
         group.get("report") { request, _ -> JSONBody<ReportResponse> in
-            _ = try authorize(request, [.qa])
+            _ = try await authorizeQA(request, qa, [.qa])
             let parameters = request.uri.queryParameters
             let report = try await qa.store.report(from: try Self.date(parameters.get("from"), "from"), to: try Self.date(parameters.get("to"), "to"))
             return JSONBody(ReportResponse(report))
         }
         group.get("feed") { request, _ -> Response in
-            let identity = try authorize(request, [.qa])
+            let identity = try await authorizeQA(request, qa, [.qa])
             return Self.eventStream(qa.feed, role: identity.has(.admin) ? .admin : .qa)
         }
     }
@@ -110,14 +110,17 @@ extension HotlineServer {
             guard let number = Double(value) else { throw HTTPError(.badRequest, message: "\(name) must be a number") }
             return number
         }
-        var query = CallQuery(text: text("q"), from: try date(text("from"), "from"), to: try date(text("to"), "to"), status: text("status"),
+        var query = CallQuery(text: text("q"), from: try date(text("from"), "from"), to: try date(text("to"), "to"), status: nil,
                               intent: text("intent"), rule: text("rule"), minimumScore: try number("min_score"), maximumScore: try number("max_score"))
         if let severity = text("severity") {
             guard let level = Severity(rawValue: severity) else { throw HTTPError(.badRequest, message: "severity must be info, warning or critical") }
             query.severity = level
         }
-        if let status = query.status, !["live", "completed", "handed-off", "failed"].contains(status) {
-            throw HTTPError(.badRequest, message: "status must be live, completed, handed-off or failed")
+        if let status = text("status") {
+            guard let value = CallStatus(rawValue: status) else {
+                throw HTTPError(.badRequest, message: "status must be one of: \(CallStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            query.status = value
         }
         query.limit = Int(try number("limit") ?? 50)
         query.offset = Int(try number("offset") ?? 0)
@@ -206,9 +209,9 @@ struct ReviewRequest: Decodable {
 
 /// The report with dates as ISO text keys (JSON objects need string keys).
 struct ReportResponse: Encodable, Sendable {
-    var calls, contained, handedOff, failed, live: Int
+    var calls, contained, handedOff, abandoned, failed, interrupted, completed, live: Int
     var containmentRate: Double
-    var handoffsByReason, handoffsByQueue, intents, findingsByRule: [String: Int]
+    var outcomeReasons, handoffsByReason, handoffsByQueue, intents, findingsByRule: [String: Int]
     var averageScore, averageReviewScore: Double?
     var callsPerHour: [String: Int]
     var scoreByDay: [String: Double]
@@ -219,9 +222,13 @@ struct ReportResponse: Encodable, Sendable {
         calls = report.calls
         contained = report.contained
         handedOff = report.handedOff
+        abandoned = report.abandoned
         failed = report.failed
+        interrupted = report.interrupted
+        completed = report.completed
         live = report.live
         containmentRate = report.containmentRate
+        outcomeReasons = report.outcomeReasons
         handoffsByReason = report.handoffsByReason
         handoffsByQueue = report.handoffsByQueue
         intents = report.intents

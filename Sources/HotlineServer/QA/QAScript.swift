@@ -15,7 +15,9 @@ extension QAPage {
         var box = document.getElementById("alerts"); if (!box) return;
         var a = el("div", "alert"); a.setAttribute("role", "alert");
         var link = el("a", null, "Alert: " + f.rule + " — " + f.message); link.href = "/qa/calls/" + encodeURIComponent(f.callId);
-        a.appendChild(link); box.appendChild(a); setTimeout(function () { a.remove(); }, 15000);
+        var close = el("button", "dismiss", "×"); close.type = "button"; close.title = "Dismiss";
+        close.addEventListener("click", function () { a.remove(); });
+        a.appendChild(link); a.appendChild(close); box.appendChild(a); setTimeout(function () { a.remove(); }, 10000);
       }
       var feed = null;
       function listen(handlers) {

@@ -39,6 +39,7 @@ struct QualityStoreService: Service {
             let deleted = try await quality.store.deleteCalls(startedBefore: cutoff)
             Counter(label: "hotline_retention_deleted_calls_total").increment(by: deleted)
             if deleted > 0 { logger.info("retention: deleted old calls", metadata: ["calls": "\(deleted)", "before": "\(cutoff)"]) }
+            _ = try await quality.store.deleteExpiredSessions()
         } catch {
             logger.warning("retention: could not delete old calls; will retry", metadata: ["error": "\(error)"])
         }
