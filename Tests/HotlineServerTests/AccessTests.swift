@@ -104,9 +104,10 @@ struct AccessTests {
         }
     }
 
-    @Test("the QA login makes a server-side session: the cookie holds no key, logout ends it, another node accepts it")
-    func sessions() async throws {
-        try await withScratchStore(.sqlite) { scratch in
+    @Test("the QA login makes a server-side session: the cookie holds no key, logout ends it, another node accepts it",
+          arguments: StoreKind.available)
+    func sessions(kind: StoreKind) async throws {
+        try await withScratchStore(kind) { scratch in
             let nodeA = try QualityFixture.make(store: try await scratch.open(), node: "node-a")
             let nodeB = try QualityFixture.make(store: try await scratch.open(), node: "node-b")
             try await TestServer.run(quality: nodeA.quality) { serverA in

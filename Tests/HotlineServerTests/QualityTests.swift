@@ -322,6 +322,53 @@ final class Shared<Value: Sendable>: Sendable {
         }
     }
 
+    /// Two nodes on one store: node A stops heartbeating with a call live (killed); after the timeout node B closes
+    /// that call as interrupted at its last line, and every viewer's live list drops it. Node B's own calls are untouched.
+    @Test(arguments: StoreKind.available) func silentNodeCallsClosed(kind: StoreKind) async throws {
+        try await withScratchStore(kind) { scratch in
+            let storeA = try await scratch.open()
+            let nodeA = try QualityFixture.make(store: storeA, node: "node-a").quality
+            let nodeB = try QualityFixture.make(store: try await scratch.open(), node: "node-b").quality
+            // Node A is running a call when it dies: its record, a line, its heartbeat, nothing more.
+            let start = CallStart(id: "on-node-a", gateway: .twilio)
+            var ledger = CallLedger(start, node: "node-a", rules: QualityRules(rules: []), hasBot: true)
+            await nodeA.recorder.call(start, changed: ledger.begin())
+            let spoken = Utterance(channel: 0, speaker: "caller", start: 10, end: 12.5, text: "i lost my card", confidence: 0.8, words: [])
+            let final = CallEvent.final(UtteranceResult(utterance: spoken, alternatives: [], search: .standard, decoding: .live, endpointedAt: 13,
+                                                        latency: 0.05))
+            await nodeA.recorder.call(start, changed: ledger.apply(final))
+            try await storeA.heartbeat(node: "node-a")
+            #expect(await nodeA.writer.flush())
+            try await nodeB.store.save(call: CallRecord(id: "on-node-b", gateway: .twilio, node: "node-b"))
+            nodeB.feed.publish(FeedEvent(kind: .callStarted, callId: "on-node-a", call: ledger.record, node: "node-a"))
+            #expect(nodeB.feed.liveCalls.map(\.id) == ["on-node-a"])
+
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let watch = Task { try await NodeWatch(quality: nodeB, node: "node-b", interval: .milliseconds(200), timeout: 1, logger: logger).run() }
+            var closed: CallRecord?
+            for _ in 0..<100 {
+                closed = try await nodeB.store.call(id: "on-node-a")
+                if closed?.status != .live { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            watch.cancel()
+            let record = try #require(closed)
+            #expect(record.status == .interrupted)
+            #expect(record.outcomeReason?.contains("node-a stopped") == true, "\(record.outcomeReason ?? "")")
+            #expect(record.duration == 12.5, "ended at its last line")
+            #expect(record.endedAt.map { abs($0.timeIntervalSince(record.startedAt) - 12.5) < 0.01 } == true)
+            #expect(try await nodeB.store.call(id: "on-node-b")?.status == .live, "the live node's calls stay live")
+            #expect(nodeB.feed.liveCalls.isEmpty, "viewers' live lists drop the dead node's call")
+            #expect(try await nodeB.store.silentNodes(olderThan: 1, except: "node-b").isEmpty, "the dead node is forgotten once closed")
+            for fixture in [nodeA, nodeB] {
+                await fixture.writer.stop()
+                fixture.feed.shutdown()
+                try await fixture.store.close()
+            }
+        }
+    }
+
     /// Two nodes on one PostgreSQL database: a viewer of node B sees node A's calls through LISTEN/NOTIFY, once, and
     /// with the role's masking.
     @Test(.enabled(if: StoreKind.available.contains(.postgres))) func feedAcrossNodes() async throws {
