@@ -60,16 +60,16 @@ public final class CallSession: Sendable {
     /// What the call reports, in order; finishes after `ended`.
     public let events: AsyncStream<CallEvent>
 
-    private let eventSink: AsyncStream<CallEvent>.Continuation
+    let eventSink: AsyncStream<CallEvent>.Continuation
     private let inputs: AsyncStream<Input>
-    private let inputSink: AsyncStream<Input>.Continuation
-    private let pool: RecognizerPool
-    private let renderer: PromptRenderer?
-    private let responder: (any CallResponder)?
-    private let shared: Mutex<Shared>
+    let inputSink: AsyncStream<Input>.Continuation
+    let pool: RecognizerPool
+    let renderer: PromptRenderer?
+    let responder: (any CallResponder)?
+    let shared: Mutex<Shared>
 
-    private static let overloads = Counter(label: "hotline_call_overloads_total")
-    private static let malformed = Counter(label: "hotline_call_malformed_input_total")
+    static let overloads = Counter(label: "hotline_call_overloads_total")
+    static let malformed = Counter(label: "hotline_call_malformed_input_total")
 
     enum Input: Sendable {
         case audio([UInt8], framed: Bool)
@@ -93,7 +93,7 @@ public final class CallSession: Sendable {
     }
 
     /// Receives the caller's audio as the session takes it in (call rate, in call-time order): a call recorder.
-    private let callerAudio: (@Sendable ([Float]) -> Void)?
+    let callerAudio: (@Sendable ([Float]) -> Void)?
 
     /// Makes a session. Throws when the format is not a telephone format. `callerAudio` receives the caller's
     /// audio as it is processed (to record the call).
@@ -175,336 +175,11 @@ public final class CallSession: Sendable {
         eventSink.finish()
     }
 
-    fileprivate func emit(_ event: CallEvent) { eventSink.yield(event) }
-
-    // MARK: - The session loop's state
-
-    /// State owned by ``run()``: endpointing, the utterance being heard, playback and timers.
-    private struct Loop {
-        let session: CallSession
-        let recognizerRate = 16_000
-        var detector: VoiceActivityDetector
-        var resampler: Resampler
-        var leftover: [UInt8] = []
-        var samplesReceived = 0  // at the call's rate
-        var samples16k = 0  // resampled samples seen by the detector
-        var recent: [Float] = []  // last second at 16 kHz, for the audio before speech started
-        var recentStart = 0
-        var search: RecognitionSearch
-        var utterance: Utterance?
-        var lastActivity = 0.0  // call time the caller last spoke or the bot last finished
-        var noInputReported = false
-        var playback: (id: Int, start: Double, end: Double?)?
-        var nextPlayback = 0
-        var endReason = "hangup"
-        var endedByBot = false
-        var pendingHangUp = false
-        var nextUtterance = 0  // numbers utterances in the order they open
-
-        /// The utterance being fed to a live decoder.
-        struct Utterance {
-            let continuation: AsyncStream<[Float]>.Continuation
-            var block: [Float] = []
-            var overloaded = false
-            var droppedSamples = 0
-        }
-
-        init(session: CallSession) {
-            self.session = session
-            detector = VoiceActivityDetector(sampleRate: recognizerRate, configuration: session.configuration.voiceActivity)
-            resampler = Resampler(from: session.format.sampleRate, to: recognizerRate)
-            search = session.configuration.initialSearch
-        }
-
-        var callTime: Double { Double(samplesReceived) / Double(session.format.sampleRate) }
-
-        /// Handles one input; returns true when the call is over.
-        mutating func handle(_ input: Input, group: inout DiscardingTaskGroup) -> Bool {
-            switch input {
-            case .audio(let bytes, let framed):
-                accept(bytes, framed: framed, group: &group)
-                session.shared.withLock { $0.pendingInputBytes -= bytes.count }
-            case .dtmf(let digit):
-                session.emit(.dtmf(digit: digit, at: callTime))
-                lastActivity = callTime
-                noInputReported = false
-            case .say(let text, let trigger, let nextSearch, let hangUp, let handoff):
-                if let nextSearch { search = nextSearch }
-                if !text.isEmpty { startPlayback(text, trigger: trigger, group: &group) }
-                if let handoff { session.emit(.handoff(handoff, at: callTime)) }
-                if hangUp {
-                    endReason = handoff.map { "handed to \($0.queue)" } ?? "bot ended the call"
-                    endedByBot = true
-                    pendingHangUp = true
-                    return text.isEmpty
-                }
-            case .search(let newSearch):
-                search = newSearch
-            case .playbackProduced(let id, let duration):
-                if playback?.id == id, let start = playback?.start {
-                    playback?.end = start + duration
-                    session.emit(.playbackFinished(id: id, duration: duration))
-                }
-                if pendingHangUp { return true }
-            case .hangUp(let reason):
-                endReason = reason
-                return true
-            case .marker(let name):
-                session.emit(.marker(name))
-            }
-            return false
-        }
-
-        // MARK: Audio
-
-        mutating func accept(_ bytes: [UInt8], framed: Bool, group: inout DiscardingTaskGroup) {
-            let width = session.format.bytesPerSample
-            var data: [UInt8]
-            if framed {
-                guard bytes.count % width == 0 else {
-                    CallSession.malformed.increment()
-                    session.emit(.error(.malformedFrame(
-                        "\(bytes.count) bytes is not a whole number of \(width)-byte \(session.format) samples; frame dropped at \(callTime) s")))
-                    return
-                }
-                data = bytes
-            } else {
-                data = leftover + bytes
-                let whole = data.count - data.count % width
-                leftover = Array(data[whole...])
-                data.removeSubrange(whole...)
-            }
-            // Work in steps of at most 20 ms so timers and events keep their times whatever the chunk size.
-            let step = session.format.bytes(forSeconds: 0.02)
-            var offset = 0
-            while offset < data.count {
-                let piece = data[offset..<min(offset + step, data.count)]
-                offset += step
-                samplesReceived += piece.count / width
-                let samples = session.format.decode(piece)
-                session.callerAudio?(samples)
-                process16k(resampler.process(samples), group: &group)
-            }
-        }
-
-        mutating func process16k(_ audio: [Float], group: inout DiscardingTaskGroup) {
-            // Keep the last second for the audio just before speech was detected.
-            recent.append(contentsOf: audio)
-            if recent.count > 2 * recognizerRate {
-                let drop = recent.count - recognizerRate
-                recent.removeFirst(drop)
-                recentStart += drop
-            }
-            let events = detector.process(audio)
-            samples16k += audio.count
-            // Audio reaches an open live utterance before the detector's verdict on it.
-            if utterance != nil { feedUtterance(audio) }
-            for event in events { handle(event, group: &group) }
-            checkNoInput(group: &group)
-        }
-
-        mutating func handle(_ event: VoiceActivityEvent, group: inout DiscardingTaskGroup) {
-            switch event {
-            case .speechStarted(let sample):
-                let at = Double(sample) / Double(recognizerRate)
-                session.emit(.speechStarted(at: at))
-                lastActivity = at
-                noInputReported = false
-                bargeIn(at: at)
-                if session.configuration.decoding(for: search) == .live {
-                    let start = max(recentStart, sample - detector.paddingSamples)
-                    openUtterance(startSample: start, group: &group)
-                    // Everything from the start of the padding up to now.
-                    let end = recentStart + recent.count
-                    if start < end { feedUtterance(Array(recent[(start - recentStart)...])) }
-                }
-            case .segment(let segment):
-                lastActivity = callTime
-                if utterance != nil {
-                    // Live: the decoder has heard everything up to now; a split utterance goes on in a new one.
-                    closeUtterance()
-                    if segment.wasSplit { openUtterance(startSample: samples16k, group: &group) }
-                } else {
-                    decodeWhole(segment, endpointed: .now, group: &group)
-                }
-            case .speechDiscarded:
-                if let open = utterance {
-                    open.continuation.yield([])  // an empty block marks the utterance as discarded
-                    session.shared.withLock { $0.busy += 1 }
-                    open.continuation.finish()
-                    utterance = nil
-                }
-            }
-        }
-
-        // MARK: Live utterances
-
-        mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
-            let (stream, continuation) = AsyncStream.makeStream(of: [Float].self)
-            utterance = Utterance(continuation: continuation)
-            let session = self.session
-            let search = self.search
-            let offset = Double(startSample) / Double(recognizerRate)
-            let configuration = session.configuration
-            let id = nextUtterance
-            nextUtterance += 1
-            group.addTask {
-                await session.decodeLive(stream, id: id, search: search, offset: offset, configuration: configuration)
-            }
-        }
-
-        mutating func feedUtterance(_ audio: [Float]) {
-            guard var open = utterance else { return }
-            open.block.append(contentsOf: audio)
-            let blockSize = recognizerRate / 50  // 20 ms: the decoder sees the same blocks whatever the chunking
-            while open.block.count >= blockSize {
-                let block = Array(open.block.prefix(blockSize))
-                open.block.removeFirst(blockSize)
-                send(block, to: &open)
-            }
-            utterance = open
-        }
-
-        /// The backlog bound in samples.
-        var backlogLimit: Int {
-            let seconds = session.configuration.maximumBacklog
-            return seconds.isFinite ? Int(max(0, seconds) * Double(recognizerRate)) : Int.max / 2
-        }
-
-        mutating func send(_ block: [Float], to open: inout Utterance) {
-            let limit = backlogLimit
-            let backlog = session.shared.withLock { $0.backlogSamples }
-            if open.overloaded || backlog + block.count > limit {
-                if !open.overloaded {
-                    open.overloaded = true
-                    CallSession.overloads.increment()
-                }
-                open.droppedSamples += block.count
-                return
-            }
-            session.shared.withLock { $0.backlogSamples += block.count }
-            open.continuation.yield(block)
-        }
-
-        mutating func closeUtterance() {
-            guard var open = utterance else { return }
-            if !open.block.isEmpty {
-                let block = open.block
-                open.block.removeAll()
-                send(block, to: &open)
-            }
-            if open.overloaded {
-                let dropped = Double(open.droppedSamples) / Double(recognizerRate)
-                session.emit(.overloaded(at: callTime - dropped, droppedSeconds: dropped))
-            }
-            session.shared.withLock { $0.busy += 1 }  // until the live decoder reports the final
-            open.continuation.finish()
-            utterance = nil
-        }
-
-        // MARK: Whole utterances
-
-        mutating func decodeWhole(_ segment: SpeechSegment, endpointed: ContinuousClock.Instant, group: inout DiscardingTaskGroup) {
-            let limit = backlogLimit
-            let accepted = session.shared.withLock { shared -> Bool in
-                // One utterance is always accepted when nothing waits, however long it is.
-                guard shared.backlogSamples == 0 || shared.backlogSamples + segment.samples.count <= limit else { return false }
-                shared.backlogSamples += segment.samples.count
-                return true
-            }
-            guard accepted else {
-                CallSession.overloads.increment()
-                let seconds = Double(segment.samples.count) / Double(recognizerRate)
-                session.emit(.overloaded(at: Double(segment.startSample) / Double(recognizerRate), droppedSeconds: seconds))
-                return
-            }
-            let session = self.session
-            let search = self.search
-            let configuration = session.configuration
-            let at = callTime
-            let id = nextUtterance
-            nextUtterance += 1
-            session.shared.withLock { $0.busy += 1 }
-            group.addTask {
-                defer { session.shared.withLock { $0.busy -= 1 } }
-                await session.decodeWhole(segment, id: id, search: search, endpointedAt: at, endpointed: endpointed, configuration: configuration)
-            }
-        }
-
-        // MARK: Playback
-
-        mutating func startPlayback(_ text: String, trigger: ContinuousClock.Instant?, group: inout DiscardingTaskGroup) {
-            guard let renderer = session.renderer else { return }
-            nextPlayback += 1
-            let id = nextPlayback
-            let start = max(callTime, playback?.end ?? callTime)
-            playback = (id, start, nil)
-            session.shared.withLock { $0.activePlayback = id }
-            noInputReported = false
-            let session = self.session
-            let voice = session.configuration.voice
-            let format = session.format
-            session.shared.withLock { $0.busy += 1 }
-            group.addTask {
-                defer { session.shared.withLock { $0.busy -= 1 } }
-                await session.play(text, id: id, at: start, trigger: trigger, voice: voice, format: format, renderer: renderer)
-            }
-        }
-
-        mutating func bargeIn(at time: Double) {
-            guard session.configuration.bargeIn, let current = playback else { return }
-            if let end = current.end, end <= time { return }
-            session.shared.withLock { if $0.activePlayback == current.id { $0.activePlayback = nil } }
-            session.emit(.bargeIn(id: current.id, at: time))
-            playback = nil
-        }
-
-        mutating func checkNoInput(group: inout DiscardingTaskGroup) {
-            guard let timeout = session.configuration.noInputTimeout, !noInputReported, !detector.isInSpeech, utterance == nil else { return }
-            var since = lastActivity
-            if let current = playback {
-                guard let end = current.end else { return }  // still producing the prompt
-                since = max(since, end)
-            }
-            if callTime - since >= timeout {
-                noInputReported = true
-                let silence = callTime - since
-                session.emit(.noInput(at: callTime, silence: silence))
-                if let responder = session.responder {
-                    let session = self.session
-                    session.shared.withLock { $0.busy += 1 }
-                    group.addTask {
-                        defer { session.shared.withLock { $0.busy -= 1 } }
-                        if let reply = await responder.noInput(silence: silence) { session.deliver(reply, trigger: nil) }
-                    }
-                }
-            }
-        }
-
-        // MARK: End
-
-        mutating func finish(group: inout DiscardingTaskGroup) {
-            if !leftover.isEmpty {
-                session.emit(.error(.malformedFrame("the L16 stream ended with \(leftover.count) byte(s) of a partial sample")))
-            }
-            // Close the utterance in progress so what was said before hang-up is decoded.
-            let tail = resampler.flush()
-            for event in detector.process(tail) + detector.flush() {
-                if case .speechStarted = event { continue }
-                if case .segment(let segment) = event, utterance == nil, session.configuration.decoding(for: search) == .live {
-                    decodeWhole(segment, endpointed: .now, group: &group)
-                    continue
-                }
-                handle(event, group: &group)
-            }
-            closeUtterance()
-            session.shared.withLock { $0.activePlayback = nil }
-        }
-    }
+    func emit(_ event: CallEvent) { eventSink.yield(event) }
 
     // MARK: - Decoding tasks
 
-    private func decodeLive(_ stream: AsyncStream<[Float]>, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
+    func decodeLive(_ stream: AsyncStream<[Float]>, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
         // The loop marked the session busy when it closed the stream; the mark ends with this task.
         defer { shared.withLock { $0.busy -= 1 } }
         let lease: RecognizerPool.Lease
@@ -558,7 +233,7 @@ public final class CallSession: Sendable {
         }
     }
 
-    private func decodeWhole(
+    func decodeWhole(
         _ segment: SpeechSegment, id: Int, search: RecognitionSearch, endpointedAt: Double, endpointed: ContinuousClock.Instant, configuration: CallConfiguration
     ) async {
         defer { shared.withLock { $0.backlogSamples -= segment.samples.count } }
@@ -607,13 +282,13 @@ public final class CallSession: Sendable {
     }
 
     /// Hands a reply to the session loop (prompt, next search, handoff, hang-up).
-    private func deliver(_ reply: Reply, trigger: ContinuousClock.Instant?) {
+    func deliver(_ reply: Reply, trigger: ContinuousClock.Instant?) {
         inputSink.yield(.say(reply.text, trigger: trigger, nextSearch: reply.nextSearch, hangUp: reply.hangUp || reply.handoff != nil, handoff: reply.handoff))
     }
 
     // MARK: - Playback task
 
-    private func play(
+    func play(
         _ text: String, id: Int, at start: Double, trigger: ContinuousClock.Instant?, voice: VoiceSettings, format: CallAudioFormat,
         renderer: PromptRenderer
     ) async {
