@@ -201,6 +201,23 @@ struct CallLedgerTests {
         #expect(interrupted.record.status == .interrupted)
     }
 
+    @Test("prompts produced side by side keep their own lengths; a barge-in ends a prompt where the caller began")
+    func promptsAndBargeIn() {
+        var script = Script()
+        script.events += [
+            .playbackStarted(id: 1, text: "Your card is blocked.", at: 0, responseLatency: nil),
+            .playbackStarted(id: 2, text: "Is there anything else I can help you with?", at: 2, responseLatency: nil),
+            .playbackFinished(id: 1, duration: 2),
+            .playbackFinished(id: 2, duration: 3),
+            .bargeIn(id: 2, at: 3.2),
+        ]
+        script.caller("no that's all", at: 3.2, intent: "deny", progress: .served)
+        script.end(at: 5, byBot: false)
+        let ledger = script.run().ledger
+        #expect(ledger.lines.map(\.end) == [2, 3.2, 4.7])
+        #expect(ledger.events.map(\.kind) == ["barge-in"])
+    }
+
     @Test("card numbers are masked once, in lines, words, events and errors")
     func redaction() {
         var script = Script()

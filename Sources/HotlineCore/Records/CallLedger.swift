@@ -58,13 +58,17 @@ public struct CallLedger: Sendable {
     private var served = 0
     private var lastFailure: String?
     private var systemErrors = 0
-    // Silences: the end of the last speech, a prompt still playing, the silence in progress.
+    // Silences: the end of the last speech, prompts whose length is not known yet, the silence in progress.
     private var speechUntil = 0.0
-    private var promptPlaying: Int?
+    private var promptsPlaying: Set<Int> = []
+    private var bargedIn: Set<Int> = []
     private var silence: (start: Double, seconds: Double, prompts: Int, after: Int?)?
     private var repromptDue = false
 
     static let redactor = SlotExtractor()
+
+    /// How the reason of a call the connection or gateway broke off begins.
+    public static let brokeOff = "the call broke off"
 
     /// Text with card and account numbers masked, keeping its form (for logs and errors).
     public static func redact(_ text: String) -> String { redactor.redactKeepingForm(text) }
@@ -109,25 +113,25 @@ public struct CallLedger: Sendable {
             let line = UtteranceRecord(callId: record.id, sequence: lines.count, speaker: "bot", text: Self.redactor.redactKeepingForm(text),
                                        start: at, end: at)
             botLineByPrompt[id] = line.sequence
-            promptPlaying = id
+            promptsPlaying.insert(id)
             changes += add(line, raw: text)
         case .playbackFinished(let id, let duration):
-            guard let sequence = botLineByPrompt[id] else { break }
+            promptsPlaying.remove(id)
+            // A prompt the caller talked over ended where they began (the barge-in set it).
+            guard let sequence = botLineByPrompt[id], !bargedIn.contains(id) else { break }
             var line = lines[sequence]
-            if promptPlaying == id {
-                promptPlaying = nil
-                line.end = (line.start + duration).rounded(toPlaces: 3)
-                speechUntil = max(speechUntil, line.end)
-                changes += replace(line)
-            }
+            line.end = (line.start + duration).rounded(toPlaces: 3)
+            speechUntil = max(speechUntil, line.end)
+            changes += replace(line)
         case .bargeIn(let id, let at):
             changes += note("barge-in", at: at, "prompt \(id)")
-            if let sequence = botLineByPrompt[id], promptPlaying == id || lines[sequence].end > at {
+            bargedIn.insert(id)
+            promptsPlaying.remove(id)
+            if let sequence = botLineByPrompt[id] {
                 var line = lines[sequence]
                 line.end = at
                 changes += replace(line)
             }
-            if promptPlaying == id { promptPlaying = nil }
             speechUntil = max(speechUntil, at)
         case .noInput(let at, let silence):
             changes += note("no-input", at: at, String(format: "%.1f", silence))
@@ -158,7 +162,7 @@ public struct CallLedger: Sendable {
             record.duration = at
             record.endReason = Self.redactor.redactKeepingForm(reason)
             endedByBot = byBot
-            if promptPlaying == nil { changes += speechBegins(at: at, reprompt: false) }
+            if promptsPlaying.isEmpty { changes += speechBegins(at: at, reprompt: false) }
         case .speechStarted, .partial, .playbackAudio, .marker:
             break
         }
@@ -187,7 +191,7 @@ public struct CallLedger: Sendable {
     /// The outcome and its reason, from how the call went.
     private func outcome(_ closing: Closing) -> (CallStatus, String) {
         if case .interrupted(let why) = closing { return (.interrupted, why) }
-        if case .failed(let error) = closing, handoff == nil { return (.failed, "the call broke off: \(Self.redactor.redactKeepingForm(error))") }
+        if case .failed(let error) = closing, handoff == nil { return (.failed, "\(Self.brokeOff): \(Self.redactor.redactKeepingForm(error))") }
         guard hasBot else { return (.completed, "the call ended") }
         if let handoff { return (.handedOff, handoff.reason) }
         let request = openRequest?.intent
@@ -201,7 +205,7 @@ public struct CallLedger: Sendable {
         if let failure = lastFailure, request != nil || served == 0 { return (.abandoned, "hung up after a failure: \(failure)") }
         if let request { return (.abandoned, "hung up while the bot waited for an answer (\(request))") }
         if served == 0 {
-            if promptPlaying != nil || (lines.last.map { $0.speaker == "bot" && $0.end > record.duration + 0.05 } ?? false) {
+            if !promptsPlaying.isEmpty || (lines.last.map { $0.speaker == "bot" && $0.end > record.duration + 0.05 } ?? false) {
                 return (.abandoned, "hung up during a prompt, before being served")
             }
             if systemErrors > 0 { return (.failed, "hung up after system errors (\(systemErrors))") }
@@ -251,7 +255,7 @@ public struct CallLedger: Sendable {
     /// Someone starts speaking (or keys a digit) at `at`: a silence before it ends, unless it is the bot's prompt after
     /// a no-input, which belongs to the silence it answers.
     private mutating func speechBegins(at: Double, reprompt: Bool) -> [Change] {
-        if promptPlaying != nil { return [] }  // a prompt whose length is not known yet is still playing
+        if !promptsPlaying.isEmpty { return [] }  // a prompt whose length is not known yet is still playing
         let gap = max(0, at - speechUntil)
         var current = silence ?? (start: speechUntil, seconds: 0, prompts: 0, after: lines.last?.sequence)
         current.seconds += gap

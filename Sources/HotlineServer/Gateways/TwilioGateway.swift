@@ -264,9 +264,11 @@ extension HotlineServer {
         let description: String
     }
 
-    /// After a call: if it failed (a protocol error the host recorded and logged), tell the peer why as it closes.
+    /// After a call: if the connection broke it off (a protocol error the host recorded and logged), tell the peer why as it
+    /// closes. A call the bot ended after a failure of its own closes normally.
     func closeIfFailed(_ call: CallStart, _ outbound: WebSocketOutboundWriter) async {
-        guard let outcome = host.registry.view(of: call.id), outcome.status == .failed else { return }
+        guard let outcome = host.registry.view(of: call.id), outcome.status == .failed,
+              outcome.outcomeReason?.hasPrefix(CallLedger.brokeOff) == true else { return }
         await closeWebSocket(outbound, gateway: call.gateway, error: outcome.endReason ?? "error", logger: nil)
     }
 
