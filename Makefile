@@ -1,5 +1,5 @@
 # Convenience targets; each calls the scripts the README names.
-.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store audio
+.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store bench-ledger audio
 
 build:
 	swift build -c release
@@ -21,6 +21,10 @@ bench-calls: build
 
 bench-serve: build
 	.build/release/hotline bench serve
+
+# What keeping each call's record (the ledger, QA rules) costs per event and per call.
+bench-ledger: build
+	.build/release/hotline bench ledger
 
 # Store throughput and live-feed latency on SQLite and on a scratch PostgreSQL database (started from Debian's package).
 bench-store: build

@@ -32,11 +32,15 @@ import Testing
             qa: {rules: \(models)/qa/rules.yaml}
             log: {level: warning}
             """.write(toFile: directory + "/hotline.yaml", atomically: true, encoding: .utf8)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: Self.executable)
-        server.arguments = ["serve", "--config", directory + "/hotline.yaml", "--ports-file", directory + "/ports.json"]
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        func serve() throws -> Process {
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: Self.executable)
+            server.arguments = ["serve", "--config", directory + "/hotline.yaml", "--ports-file", directory + "/ports.json"]
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            return server
+        }
+        let server = try serve()
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
         var port: Int?
         for _ in 0..<1200 where port == nil && server.isRunning {
@@ -97,11 +101,7 @@ import Testing
 
         // The node starts again: the call it was running when killed is closed as interrupted at its last line.
         try? FileManager.default.removeItem(atPath: directory + "/ports.json")
-        let restarted = Process()
-        restarted.executableURL = URL(fileURLWithPath: Self.executable)
-        restarted.arguments = ["serve", "--config", directory + "/hotline.yaml", "--ports-file", directory + "/ports.json"]
-        restarted.standardError = FileHandle.nullDevice
-        try restarted.run()
+        let restarted = try serve()
         defer { if restarted.isRunning { kill(restarted.processIdentifier, SIGKILL) } }
         for _ in 0..<1200 where !FileManager.default.fileExists(atPath: directory + "/ports.json") && restarted.isRunning {
             try await Task.sleep(for: .milliseconds(100))
@@ -116,5 +116,77 @@ import Testing
         try await recovered.close()
         kill(restarted.processIdentifier, SIGTERM)
         for _ in 0..<200 where restarted.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    /// Two `hotline serve` nodes on one PostgreSQL database; one is killed with SIGKILL in the middle of a call. The
+    /// other stops hearing its heartbeat and closes that call as interrupted at its last line.
+    @Test(.enabled(if: StoreKind.available.contains(.postgres))) func killedNodeCallsClosedByTheOther() async throws {
+        try await withScratchStore(.postgres) { scratch in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-nodes-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models").standardized.path
+            func node(_ name: String) throws -> (Process, String) {
+                try """
+                    http: {port: 0}
+                    audiosocket: {port: 0}
+                    auth:
+                      keys: [{name: qa, key: qa-key-0123456789abcdef, roles: [qa]}]
+                    bot: {flow: \(models)/flows/bank.yaml, caller_memory: \(directory)/\(name)-callers.json}
+                    calls: {recognizers: 1}
+                    store: {url: "\(scratch.url)", node: \(name), heartbeat_seconds: 0.5, node_timeout_seconds: 3, record_calls: false}
+                    qa: {rules: \(models)/qa/rules.yaml}
+                    log: {level: warning}
+                    """.write(toFile: "\(directory)/\(name).yaml", atomically: true, encoding: .utf8)
+                let server = Process()
+                server.executableURL = URL(fileURLWithPath: Self.executable)
+                server.arguments = ["serve", "--config", "\(directory)/\(name).yaml", "--ports-file", "\(directory)/\(name).json"]
+                server.standardError = FileHandle.nullDevice
+                try server.run()
+                return (server, "\(directory)/\(name).json")
+            }
+            func port(_ file: String, _ server: Process) async throws -> Int? {
+                for _ in 0..<1200 where server.isRunning {
+                    if let data = FileManager.default.contents(atPath: file),
+                       let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let port = object["audiosocket"] as? Int { return port }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return nil
+            }
+            let (nodeA, fileA) = try node("node-a")
+            defer { if nodeA.isRunning { kill(nodeA.processIdentifier, SIGKILL) } }
+            let (nodeB, fileB) = try node("node-b")
+            defer { if nodeB.isRunning { kill(nodeB.processIdentifier, SIGKILL) } }
+            let audioSocket = try #require(try await port(fileA, nodeA), "node A did not start")
+            _ = try #require(try await port(fileB, nodeB), "node B did not start")
+
+            let call = OpenCall(port: audioSocket)
+            let store = try await scratch.open()
+            var stored: CallDetail?
+            for _ in 0..<600 {
+                stored = try await store.detail(of: call.id)
+                if stored?.utterances.contains(where: { $0.speaker == "caller" }) == true { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let lastLine = try #require(stored, "the call never reached the store").utterances.map(\.end).max() ?? 0
+            kill(nodeA.processIdentifier, SIGKILL)
+            try? await call.end()
+            let killed = ContinuousClock.now
+            var closed: CallRecord?
+            for _ in 0..<300 {
+                closed = try await store.call(id: call.id)
+                if closed?.status != .live { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let record = try #require(closed)
+            #expect(record.status == .interrupted, "node B closed node A's call")
+            #expect(ContinuousClock.now - killed < .seconds(20))
+            #expect(record.outcomeReason?.contains("node-a stopped") == true, "\(record.outcomeReason ?? "")")
+            #expect(record.duration >= lastLine && record.duration < lastLine + 30)
+            #expect(nodeB.isRunning)
+            try await store.close()
+            kill(nodeB.processIdentifier, SIGTERM)
+            for _ in 0..<200 where nodeB.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        }
     }
 }
