@@ -99,10 +99,10 @@ public enum TranscriptStores {
         return store
     }
 
-    /// The URL with any password hidden (for logs).
+    /// The URL with any password hidden (for logs): `postgres://user:***@host/db`.
     public static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "…"
+        components.percentEncodedPassword = "***"
         return components.string ?? url
     }
 }

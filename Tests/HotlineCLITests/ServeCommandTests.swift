@@ -142,7 +142,12 @@ import Testing
             #expect(try await server.request("GET", "/metrics").0 == 403)
             let (metricsStatus, metrics, _) = try await server.request("GET", "/metrics", key: Self.admin)
             #expect(metricsStatus == 200)
-            #expect(String(decoding: metrics, as: UTF8.self).contains("hotline_recognizers 1"))
+            let exposition = String(decoding: metrics, as: UTF8.self)
+            #expect(exposition.contains("hotline_recognizers 1"))
+            for metric in ["hotline_store_available 1", "hotline_store_queue_depth 0", "hotline_store_write_failures_total 0",
+                           "hotline_store_dropped_writes_total 0"] {
+                #expect(exposition.contains(metric), "store metrics are there from the start: \(metric)")
+            }
         }
     }
 }

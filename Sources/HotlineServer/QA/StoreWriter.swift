@@ -55,6 +55,11 @@ public final class StoreWriter: Sendable {
         self.store = store
         self.capacity = capacity
         self.logger = logger
+        // Every store metric is on /metrics from the start, at its resting value, not only after the first failure.
+        Self.available.record(1)
+        Self.depth.record(0)
+        Self.failures.increment(by: 0)
+        Self.droppedCounter.increment(by: 0)
         let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = wake
         let shared = shared
