@@ -68,8 +68,14 @@ extension HotlineServer {
     /// The QA identity behind a page request (its session, or a key in its headers), or `nil` (the page redirects to the
     /// login).
     func pageIdentity(_ request: Request, _ qa: QualityServices) async -> Identity? {
-        let identity = presentedSecret(request) == nil ? await sessionIdentity(request, qa) : access.identify(secret: presentedSecret(request))
-        guard let identity, identity.authenticated, identity.has(.qa) else { return nil }
+        let identity: Identity?
+        if let secret = presentedSecret(request) {
+            identity = access.identify(secret: secret)
+        } else {
+            // A session, or no credentials at all where anonymous users have the qa role (a closed network).
+            identity = await sessionIdentity(request, qa) ?? access.identify(secret: nil)
+        }
+        guard let identity, identity.has(.qa) else { return nil }
         return identity
     }
 
