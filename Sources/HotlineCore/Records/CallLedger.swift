@@ -120,7 +120,7 @@ public struct CallLedger: Sendable {
             // A prompt the caller talked over ended where they began (the barge-in set it).
             guard let sequence = botLineByPrompt[id], !bargedIn.contains(id) else { break }
             var line = lines[sequence]
-            line.end = (line.start + duration).rounded(toPlaces: 3)
+            line.end = rounded(line.start + duration)
             speechUntil = max(speechUntil, line.end)
             changes += replace(line)
         case .bargeIn(let id, let at):
@@ -309,13 +309,5 @@ public struct CallLedger: Sendable {
         case .standard: "general"
         case .named(let name): name
         }
-    }
-}
-
-extension Double {
-    /// The value rounded to `places` decimals.
-    func rounded(toPlaces places: Int) -> Double {
-        let scale = pow(10, Double(places))
-        return (self * scale).rounded() / scale
     }
 }
