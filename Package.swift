@@ -133,7 +133,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "HotlineTestSupport", dependencies: ["HotlineStore", "HotlineCore", .product(name: "Logging", package: "swift-log"),
-                                                         .product(name: "PostgresNIO", package: "postgres-nio")],
+                                                         .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
                 path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "HotlineStoreTests", dependencies: ["HotlineStore", "HotlineCore", "HotlineTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HotlineCLITests", dependencies: ["hotline", "HotlineCore", "HotlineTestSupport"], swiftSettings: swiftSettings),

@@ -104,6 +104,7 @@ public struct HotlineServer: Sendable {
             // Started before the drainer so it stops after it: the last calls' lines are written before the store closes.
             services.insert(QualityStoreService(quality: quality, retentionDays: configuration.retentionDays,
                                                 interval: .milliseconds(Int(configuration.retentionInterval * 1000)), logger: logger), at: 0)
+            services.append(quality.probe)
             services.append(NodeWatch(quality: quality, node: quality.feed.node, interval: .milliseconds(Int(configuration.heartbeatInterval * 1000)),
                                       timeout: configuration.nodeTimeout, logger: logger))
         }

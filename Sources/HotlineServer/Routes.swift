@@ -15,16 +15,52 @@ import Synchronization
 extension HotlineServer {
     // MARK: - Routes
 
+    /// The node's readiness as JSON: `status` (ready, draining, or store-unavailable when `requireStore`), `calls`,
+    /// `store` (available, unavailable or none), and while it is down how long and why, and the writes queued.
+    func readiness(requireStore: Bool) -> Response {
+        struct Readiness: Encodable {
+            var status, calls, store: String
+            var storeUnavailableSeconds: Double?
+            var storeError: String?
+            var queuedWrites: Int?
+            var oldestQueuedSeconds: Double?
+        }
+        let draining = host.registry.isDraining
+        let health = quality?.health.status
+        var body = Readiness(status: "ready", calls: draining ? "draining" : "ready",
+                             store: health.map { $0.available ? "available" : "unavailable" } ?? "none")
+        if let quality, let health {
+            body.queuedWrites = quality.writer.pending
+            body.oldestQueuedSeconds = (quality.writer.oldestQueued.seconds * 10).rounded() / 10
+            if !health.available {
+                body.storeUnavailableSeconds = (health.unavailableSeconds * 10).rounded() / 10
+                body.storeError = health.error
+            }
+        }
+        if draining {
+            body.status = "draining"
+        } else if requireStore, health?.available == false {
+            body.status = "store-unavailable"
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(body)) ?? Data(#"{"status":"ready"}"#.utf8)
+        return Response(status: body.status == "ready" ? .ok : .serviceUnavailable, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: json)))
+    }
+
     func makeRouter() -> Router<HotlineRequestContext> {
         let router = Router(context: HotlineRequestContext.self)
         router.add(middleware: RequestLogger(logger: logger))
         router.add(middleware: BodyLimit(uploadLimit: configuration.maxUploadBytes))
+        router.add(middleware: StoreOutageResponder())
         router.get("health") { _, _ in HealthResponse(status: "ok") }
-        router.get("ready") { _, _ -> Response in
-            let ready = !host.registry.isDraining
-            let body = ByteBuffer(string: ready ? #"{"status":"ready"}"# : #"{"status":"draining"}"#)
-            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
-        }
+        // Readiness: `/ready` (and `/ready/calls`) for the voice gateways' balancer: 503 only while draining, as calls never
+        // need the store; the body tells the store's state too. `/ready/qa` for the QA pages' balancer: 503 while
+        // draining or while the store is unavailable.
+        router.get("ready") { _, _ in readiness(requireStore: false) }
+        router.get("ready/calls") { _, _ in readiness(requireStore: false) }
+        router.get("ready/qa") { _, _ in readiness(requireStore: true) }
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }

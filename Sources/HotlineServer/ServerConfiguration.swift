@@ -60,6 +60,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var nodeTimeout = 30.0
     /// Writes held in memory while the store is unavailable, before the oldest are dropped. Default 100000.
     public var storeQueue = 100_000
+    /// Seconds a connection attempt, a write or a health probe may take before the store counts as unavailable. With a
+    /// probe every second, an outage is seen within about this long. Default 3.
+    public var storeTimeout = 3.0
+    /// Seconds a QA read (a search, a report, a call's detail) may take before it answers 503; also the database's
+    /// `statement_timeout`. Default 15.
+    public var storeReadTimeout = 15.0
     /// Whether calls are recorded (both sides, FLAC, in the store). Default true.
     public var recordCalls = true
     /// The longest stretch of a call that is recorded, seconds. Default 3600.
@@ -224,7 +230,7 @@ extension ServerConfiguration {
         if let section = root["store"] {
             let map = try reader.mapping(section, "store")
             try reader.checkKeys(map, allowed: ["url", "url_env", "node", "queue", "record_calls", "max_recording_seconds", "heartbeat_seconds",
-                                           "node_timeout_seconds"], in: "store")
+                                           "node_timeout_seconds", "timeout_seconds", "read_timeout_seconds"], in: "store")
             if let value = map["url"] { store = try reader.string(value, "store.url") }
             if let variable = map["url_env"] {
                 let name = try reader.string(variable, "store.url_env")
@@ -235,6 +241,8 @@ extension ServerConfiguration {
             if let value = map["heartbeat_seconds"] { heartbeatInterval = try reader.double(value, "store.heartbeat_seconds", 0.1...3_600) }
             if let value = map["node_timeout_seconds"] { nodeTimeout = try reader.double(value, "store.node_timeout_seconds", 1...86_400) }
             if let value = map["queue"] { storeQueue = try reader.int(value, "store.queue", 100...10_000_000) }
+            if let value = map["timeout_seconds"] { storeTimeout = try reader.double(value, "store.timeout_seconds", 0.1...600) }
+            if let value = map["read_timeout_seconds"] { storeReadTimeout = try reader.double(value, "store.read_timeout_seconds", 0.1...3_600) }
             if let value = map["record_calls"] { recordCalls = try reader.bool(value, "store.record_calls") }
             if let value = map["max_recording_seconds"] { maximumRecordingSeconds = try reader.double(value, "store.max_recording_seconds", 1...86_400) }
         }

@@ -17,7 +17,10 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
     public static let feedChannel = "hotline_feed"
 
     /// Connects to `url` (`postgres://user:password@host:port/database[?sslmode=require]`); the pool runs until `close()`.
-    public init(url: String, maximumConnections: Int = 10, logger: Logger) throws {
+    /// `connectTimeout` bounds connecting, so an unreachable database is an error within seconds rather than a wait of
+    /// a minute; `statementTimeout` bounds every statement on the server (`statement_timeout`; migrations excepted).
+    public init(url: String, maximumConnections: Int = 10, connectTimeout: Duration = .seconds(5), statementTimeout: Duration = .seconds(30),
+                logger: Logger) throws {
         guard let components = URLComponents(string: url), let host = components.host, let user = components.user else {
             throw StoreError("the PostgreSQL URL \(TranscriptStores.redacted(url)) needs at least a user and a host (postgres://user:password@host:port/database)")
         }
@@ -33,7 +36,8 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
         var configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user, password: components.password,
                                                          database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.maximumConnections = maximumConnections
-        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.connectTimeout = connectTimeout
+        configuration.options.additionalStartupParameters = [("statement_timeout", "\(max(1, Int(statementTimeout.seconds * 1000)))")]
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
@@ -42,7 +46,9 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
 
     public func migrate() async throws {
         try await client.withTransaction(logger: logger) { connection in
-            // One node migrates at a time; the others wait, then find nothing to do.
+            // One node migrates at a time; the others wait, then find nothing to do. A migration may take longer than a
+            // statement is otherwise allowed to.
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(7468656)", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS hotline_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
                                        logger: logger)
@@ -55,6 +61,17 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
                 try await connection.query("INSERT INTO hotline_migrations (version) VALUES (\(version + 1))", logger: logger)
             }
         }
+    }
+
+    /// Data, constraint, syntax and limit errors reported by the server (SQLSTATE classes 22, 23, 42, 54): the server
+    /// answered. Connection errors, time-outs (57014), shutdowns (57P01) and resource errors (53) are outages.
+    public func isRejection(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return false }
+        return ["22", "23", "42", "54"].contains(String(state.prefix(2)))
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1", logger: logger)
     }
 
     /// Schema versions, in order; each runs once, in a transaction.
@@ -103,6 +120,8 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
 
     // MARK: Writes
 
+    /// A finished call is never made live again: a write of its live record that arrives late (retried after an outage
+    /// on another connection) cannot undo its end.
     public func save(call: CallRecord) async throws {
         try await client.query("""
             INSERT INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, outcome_reason, end_reason, duration, intent,
@@ -115,6 +134,7 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
                 duration = EXCLUDED.duration, intent = EXCLUDED.intent, handoff_queue = EXCLUDED.handoff_queue,
                 handoff_reason = EXCLUDED.handoff_reason, handoff_summary = EXCLUDED.handoff_summary, score = EXCLUDED.score,
                 worst_severity = EXCLUDED.worst_severity, errors = EXCLUDED.errors
+            WHERE calls.status = 'live' OR EXCLUDED.status <> 'live'
             """, logger: logger)
     }
 

@@ -30,6 +30,17 @@ public final class SQLiteTranscriptStore: TranscriptStore {
         }
     }
 
+    /// Constraint, type, size and SQL errors: the database answered. Busy, locked, I/O, full-disk and open errors are
+    /// outages.
+    public func isRejection(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE, .SQLITE_ERROR].contains(error.resultCode.primaryResultCode)
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
     public func migrate() async throws {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: calls, utterances, events, findings, reviews, recordings") { db in

@@ -65,11 +65,14 @@ enum StoreCoding {
 
 /// Opens the store a URL names: `sqlite:PATH` (or a plain path ending .sqlite/.db) or `postgres://user:pass@host:port/db`.
 public enum TranscriptStores {
-    /// Opens and migrates the store.
-    public static func open(_ url: String, connectTimeout: Double = 10, logger: Logger = Logger(label: "hotline.store")) async throws -> any TranscriptStore {
+    /// Opens and migrates the store, waiting up to `connectTimeout` seconds for it; afterwards connecting is bounded by
+    /// `timeout` seconds and a statement by `statementTimeout`.
+    public static func open(_ url: String, connectTimeout: Double = 10, timeout: Double = 5, statementTimeout: Double = 30,
+                            logger: Logger = Logger(label: "hotline.store")) async throws -> any TranscriptStore {
         let store: any TranscriptStore
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            store = try PostgresTranscriptStore(url: url, logger: logger)
+            store = try PostgresTranscriptStore(url: url, connectTimeout: .milliseconds(Int(timeout * 1000)),
+                                                statementTimeout: .milliseconds(Int(statementTimeout * 1000)), logger: logger)
         } else {
             let path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)) : url
             store = try SQLiteTranscriptStore(path: path)

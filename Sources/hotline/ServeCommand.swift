@@ -106,16 +106,21 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let store: any TranscriptStore
         do {
-            store = try await TranscriptStores.open(settings.store, logger: Logger(label: "hotline.store"))
+            store = try await TranscriptStores.open(settings.store, timeout: settings.storeTimeout, statementTimeout: settings.storeReadTimeout,
+                                                    logger: Logger(label: "hotline.store"))
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)
         }
         logger.info("transcript store open", metadata: ["store": "\(TranscriptStores.redacted(settings.store))", "node": "\(settings.nodeName)"])
-        let writer = StoreWriter(store: store, capacity: settings.storeQueue, logger: logger)
-        let feed = LiveFeed(node: settings.nodeName, relay: store as? any FeedRelay, logger: logger)
-        let recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: settings.recordCalls ? FLACRecordingEncoder() : nil, logger: logger)
-        let quality = QualityServices(store: store, writer: writer, feed: feed, recorder: recorder)
+        var options = StoreLimits()
+        options.timeout = .milliseconds(Int(settings.storeTimeout * 1000))
+        options.readTimeout = .milliseconds(Int(settings.storeReadTimeout * 1000))
+        options.queue = settings.storeQueue
+        options.syncInterval = .milliseconds(Int(settings.heartbeatInterval * 1000))
+        options.nodeTimeout = .milliseconds(Int(settings.nodeTimeout * 1000))
+        let quality = QualityServices(store: store, node: settings.nodeName, options: options,
+                                      encoder: settings.recordCalls ? FLACRecordingEncoder() : nil, logger: logger)
         // Calls this node left live when it last stopped are closed before it takes new ones.
         do {
             try await NodeWatch.recoverOwnCalls(quality, node: settings.nodeName, logger: logger)

@@ -83,19 +83,17 @@ struct StoreBench: AsyncParsableCommand {
 
     /// The live path through a running HTTP listener; prints feed latency and checks the store.
     func live(name: String, store: any TranscriptStore, url: String, pool: RecognizerPool, logger: Logger) async throws {
-        let writer = StoreWriter(store: store, logger: logger)
-        let feed = LiveFeed(node: "bench-a", relay: store as? any FeedRelay, logger: logger)
-        let recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: nil, logger: logger)
+        let quality = QualityServices(store: store, node: "bench-a", encoder: nil, logger: logger)
+        let recorder = quality.recorder
         var settings = ServerConfiguration()
         settings.httpPort = 0
         settings.audioSocketEnabled = false
         settings.keys = [APIKey(name: "qa", secret: "bench-qa-key-0123456789", roles: [.qa])]
         let host = CallHost(pool: pool, renderer: nil, bot: SilentBot(), observers: [recorder])
-        let quality = QualityServices(store: store, writer: writer, feed: feed, recorder: recorder)
         let server = HotlineServer(configuration: settings, host: host, speech: nil, metrics: PrometheusCollectorRegistry(), logger: logger, quality: quality)
         // A second node on the same database hears the first through LISTEN/NOTIFY.
         let other = store is PostgresTranscriptStore ? try await TranscriptStores.open(url, logger: logger) : nil
-        let otherFeed = other.map { LiveFeed(node: "bench-b", relay: $0 as? any FeedRelay, logger: logger) }
+        let otherFeed = other.map { QualityServices(store: $0, node: "bench-b", encoder: nil, logger: logger).feed }
         let log = LatencyLog()
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
         // The server's own shutdown flushes the writer and closes the store; the count is checked on a fresh connection.
@@ -151,7 +149,7 @@ struct StoreBench: AsyncParsableCommand {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-        let dropped = writer.dropped
+        let dropped = quality.writer.dropped
         otherFeed?.shutdown()
         try await other?.close()
         let check = try await TranscriptStores.open(url, logger: logger)

@@ -71,10 +71,7 @@ struct QualityFixture {
     static func make(store: any TranscriptStore, node: String = "test-node") throws -> QualityFixture {
         var logger = Logger(label: "test-quality")
         logger.logLevel = .error
-        let writer = StoreWriter(store: store, logger: logger)
-        let feed = LiveFeed(node: node, relay: store as? any FeedRelay, logger: logger)
-        let recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: FLACRecordingEncoder(), logger: logger)
-        return QualityFixture(quality: QualityServices(store: store, writer: writer, feed: feed, recorder: recorder))
+        return QualityFixture(quality: QualityServices(store: store, node: node, encoder: FLACRecordingEncoder(), logger: logger))
     }
 }
 
@@ -246,12 +243,14 @@ final class Shared<Value: Sendable>: Sendable {
                 }
                 #expect(callerLines == 1)
                 try await Task.sleep(for: .milliseconds(200))
-                #expect(writer.isUnavailable, "the writer saw the store fail")
+                #expect(writer.isFailing, "the writer saw the store fail")
+                #expect(!fixture.quality.health.isAvailable, "the store's health says so")
                 #expect(writer.pending > 0, "the lines are queued")
                 #expect(try await store.detail(of: call.id) == nil, "nothing could be written during the outage")
                 try await outage.value
                 #expect(await writer.flush(timeout: .seconds(30)))
-                #expect(!writer.isUnavailable)
+                #expect(!writer.isFailing)
+                #expect(fixture.quality.health.isAvailable)
                 let stored = try #require(try await store.detail(of: call.id))
                 #expect(stored.utterances.contains { $0.speaker == "caller" && $0.text.contains("forward") })
                 #expect(stored.utterances.contains { $0.speaker == "bot" && $0.text.hasPrefix("Hello.") })
@@ -394,10 +393,28 @@ final class Shared<Value: Sendable>: Sendable {
             let heard = try #require(nodeB.feed.liveCalls.first)
             #expect(heard.node == "node-a")
             var iterator = viewer.makeAsyncIterator()
+            #expect(await iterator.next()?.kind == .snapshot, "a viewer starts from the live list")
             let first = await iterator.next()
             #expect(first?.kind == .callStarted)
             #expect(first?.node == "node-a")
             #expect(first?.call?.callerNumber == "+1555…99", "qa viewers see masked numbers")
+            // A relayed line is the same line as on its own node: words and times included.
+            let start = CallStart(id: heard.id, gateway: .twilio, callerNumber: "+15550100199")
+            var ledger = CallLedger(start, node: "node-a", rules: QualityRules(rules: []), hasBot: true)
+            _ = ledger.begin()
+            let words = (0..<24).map { RecognizedWord(word: "word\($0)", start: Double($0) * 0.4, end: Double($0) * 0.4 + 0.3, confidence: 0.9) }
+            let spoken = Utterance(channel: 0, speaker: "caller", start: 0, end: 9.9, text: words.map(\.word).joined(separator: " "), confidence: 0.8,
+                                   words: words)
+            await nodeA.recorder.call(start, changed: ledger.apply(.final(UtteranceResult(utterance: spoken, alternatives: [], search: .standard,
+                                                                                           decoding: .live, endpointedAt: 10, latency: 0.05))))
+            var relayed: UtteranceRecord?
+            while let event = await iterator.next() {
+                if event.kind == .utterance, event.callId == heard.id { relayed = event.utterance; break }
+            }
+            let line = try #require(relayed)
+            #expect(line.words.count == 24)
+            #expect(line.words.map(\.word) == words.map(\.word))
+            #expect(line.words.last?.end == words.last?.end)
             for fixture in [nodeA, nodeB] {
                 await fixture.writer.stop()
                 fixture.feed.shutdown()

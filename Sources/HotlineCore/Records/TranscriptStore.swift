@@ -8,6 +8,8 @@ public import Foundation
 public protocol TranscriptStore: NodeCoordinating {
     /// Creates or upgrades the schema.
     func migrate() async throws
+    /// Asks the store for the simplest answer (`SELECT 1`): throws when it cannot be reached.
+    func ping() async throws
     /// Inserts or replaces a call's record.
     func save(call: CallRecord) async throws
     /// Adds an utterance, or replaces the call's utterance with the same sequence (a retry, or the intent arriving
@@ -36,6 +38,14 @@ public protocol TranscriptStore: NodeCoordinating {
     func deleteCalls(startedBefore date: Date) async throws -> Int
     /// Closes connections.
     func close() async throws
+    /// Whether `error` is the store refusing one operation (bad data, a constraint) while answering normally, as
+    /// opposed to the store being unreachable or failing: a refused write is not retried for ever.
+    func isRejection(_ error: any Error) -> Bool
+}
+
+extension TranscriptStore {
+    /// Without knowledge of the store, every error counts as the store failing.
+    public func isRejection(_ error: any Error) -> Bool { false }
 }
 
 /// Carries live-feed events between nodes that share a store (PostgreSQL LISTEN/NOTIFY).

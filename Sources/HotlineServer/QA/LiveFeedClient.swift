@@ -1,4 +1,5 @@
 public import Foundation
+import HotlineCore
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -9,6 +10,20 @@ import Synchronization
 public final class LiveFeedClient: Sendable {
     private final class State: Sendable {
         let text = Mutex("")
+        let live = Mutex<[String: CallRecord]>([:])
+
+        /// Keeps the live list as a viewer's page does: a snapshot replaces it; calls start and end.
+        func apply(_ event: FeedEvent) {
+            live.withLock { live in
+                switch event.kind {
+                case .snapshot: live = Dictionary((event.calls ?? []).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+                case .callStarted: if let call = event.call { live[call.id] = call }
+                case .callUpdated: if let call = event.call, live[call.id] != nil { live[call.id] = call }
+                case .callEnded: live[event.callId] = nil
+                default: break
+                }
+            }
+        }
     }
 
     private let task: Task<Void, any Error>
@@ -27,13 +42,19 @@ public final class LiveFeedClient: Sendable {
                 for try await chunk in inbound {
                     let (text, events) = reader.consume(Array(chunk.readableBytesView))
                     if !text.isEmpty { state.text.withLock { $0 += text } }
-                    events.forEach(onEvent)
+                    for event in events {
+                        state.apply(event)
+                        onEvent(event)
+                    }
                 }
             }
         }
     }
 
     deinit { task.cancel() }
+
+    /// The ids of the live calls as this viewer's page would list them, sorted.
+    public var liveCalls: [String] { state.live.withLock { Array($0.keys) }.sorted() }
 
     /// Everything received so far.
     public var text: String { state.text.withLock { $0 } }

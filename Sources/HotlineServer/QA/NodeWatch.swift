@@ -32,7 +32,10 @@ public struct NodeWatch: Service {
             while !Task.isCancelled {
                 do {
                     try await quality.store.heartbeat(node: node)
-                    for silent in try await quality.store.silentNodes(olderThan: timeout, except: node) {
+                    // After an outage every node's heartbeat is old: another node is judged only once this one has
+                    // reached the store for a whole timeout, long enough for the living to have written theirs.
+                    let judging = (quality.health.availableFor ?? .zero) >= .milliseconds(Int(timeout * 1000))
+                    for silent in judging ? try await quality.store.silentNodes(olderThan: timeout, except: node) : [] {
                         let closed = try await Self.interrupt(quality, node: silent,
                                                               reason: "node \(silent) stopped (no heartbeat for \(Int(timeout)) s) while the call was live")
                         try await quality.store.forget(node: silent)

@@ -29,35 +29,38 @@ extension HotlineServer {
             Response(status: .seeOther, headers: [.location: "/qa/login", .setCookie: await endSession(request, qa)])
         }
         router.get("qa") { request, _ -> Response in
-            guard let identity = await pageIdentity(request, qa) else { return Self.toLogin(request) }
-            let query: CallQuery
-            do {
-                query = try Self.query(request.uri.queryParameters)
-            } catch let error as HTTPError {
-                return Self.html(QAPage.layout(title: "Calls", identity: identity, body: "<p class=error>\(QAPage.escape(error.body ?? "bad search"))</p>"),
-                                 status: .badRequest)
+            try await storePage(request, qa) { identity in
+                let query: CallQuery
+                do {
+                    query = try Self.query(request.uri.queryParameters)
+                } catch let error as HTTPError {
+                    return Self.html(QAPage.layout(title: "Calls", identity: identity, body: "<p class=error>\(QAPage.escape(error.body ?? "bad search"))</p>"),
+                                     status: .badRequest)
+                }
+                let page = try await qa.store.calls(matching: query)
+                let calls = page.calls.map { Self.visible($0, to: identity) }
+                let live = qa.feed.liveCalls.map { Self.visible($0, to: identity) }
+                return Self.html(QAPage.calls(identity: identity, live: live, page: CallPage(calls: calls, total: page.total), query: query,
+                                              parameters: request.uri.queryParameters))
             }
-            let page = try await qa.store.calls(matching: query)
-            let calls = page.calls.map { Self.visible($0, to: identity) }
-            let live = qa.feed.liveCalls.map { Self.visible($0, to: identity) }
-            return Self.html(QAPage.calls(identity: identity, live: live, page: CallPage(calls: calls, total: page.total), query: query,
-                                          parameters: request.uri.queryParameters))
         }
         router.get("qa/calls/:id") { request, context -> Response in
-            guard let identity = await pageIdentity(request, qa) else { return Self.toLogin(request) }
-            let id = try context.parameters.require("id")
-            guard var detail = try await qa.store.detail(of: id) else {
-                return Self.html(QAPage.layout(title: "Not found", identity: identity, body: "<p>No call with id \(QAPage.escape(id)).</p>"), status: .notFound)
+            try await storePage(request, qa) { identity in
+                let id = try context.parameters.require("id")
+                guard var detail = try await qa.store.detail(of: id) else {
+                    return Self.html(QAPage.layout(title: "Not found", identity: identity, body: "<p>No call with id \(QAPage.escape(id)).</p>"), status: .notFound)
+                }
+                detail.call = Self.visible(detail.call, to: identity)
+                return Self.html(QAPage.call(identity: identity, detail: detail, rules: host.rules))
             }
-            detail.call = Self.visible(detail.call, to: identity)
-            return Self.html(QAPage.call(identity: identity, detail: detail, rules: host.rules))
         }
         router.get("qa/dashboard") { request, _ -> Response in
-            guard let identity = await pageIdentity(request, qa) else { return Self.toLogin(request) }
-            let days = min(max(Int(request.uri.queryParameters.get("days") ?? "7") ?? 7, 1), 365)
-            let now = Date()
-            let report = try await qa.store.report(from: now.addingTimeInterval(-Double(days) * 86_400), to: nil)
-            return Self.html(QAPage.dashboard(identity: identity, report: report, days: days, now: now))
+            try await storePage(request, qa) { identity in
+                let days = min(max(Int(request.uri.queryParameters.get("days") ?? "7") ?? 7, 1), 365)
+                let now = Date()
+                let report = try await qa.store.report(from: now.addingTimeInterval(-Double(days) * 86_400), to: nil)
+                return Self.html(QAPage.dashboard(identity: identity, report: report, days: days, now: now))
+            }
         }
         router.get("qa/static/qa.js") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=300"],
@@ -66,17 +69,33 @@ extension HotlineServer {
     }
 
     /// The QA identity behind a page request (its session, or a key in its headers), or `nil` (the page redirects to the
-    /// login).
-    func pageIdentity(_ request: Request, _ qa: QualityServices) async -> Identity? {
+    /// login). Throws ``StoreUnavailable`` when a session cannot be checked.
+    func pageIdentity(_ request: Request, _ qa: QualityServices) async throws -> Identity? {
         let identity: Identity?
         if let secret = presentedSecret(request) {
             identity = access.identify(secret: secret)
         } else {
             // A session, or no credentials at all where anonymous users have the qa role (a closed network).
-            identity = await sessionIdentity(request, qa) ?? access.identify(secret: nil)
+            identity = try await sessionIdentity(request, qa) ?? access.identify(secret: nil)
         }
         guard let identity, identity.has(.qa) else { return nil }
         return identity
+    }
+
+    /// A page that reads the store: while the store is unavailable it answers 503 with a page that says so, still shows
+    /// the live calls (they do not need the store), and reloads itself when the store is back.
+    func storePage(_ request: Request, _ qa: QualityServices, _ render: (Identity) async throws -> Response) async throws -> Response {
+        var identity: Identity?
+        do {
+            identity = try await pageIdentity(request, qa)
+            guard let identity else { return Self.toLogin(request) }
+            return try await render(identity)
+        } catch let error as StoreUnavailable {
+            let live = identity.map { identity in qa.feed.liveCalls.map { Self.visible($0, to: identity) } } ?? []
+            var response = Self.html(QAPage.outage(identity: identity, error: error, live: live), status: .serviceUnavailable)
+            response.headers[.retryAfter] = "5"
+            return response
+        }
     }
 
     static func toLogin(_ request: Request) -> Response {
@@ -136,7 +155,8 @@ enum QAPage {
         return """
             <!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
             <title>\(escape(title)) · Hotline QA</title><style>\(style)</style></head>
-            <body><header><a class=brand href="/qa">Hotline <b>QA</b></a>\(navigation)</header><main>\(body)</main>
+            <body><header><a class=brand href="/qa">Hotline <b>QA</b></a>\(navigation)</header>
+            <div id=store-status class=banner role=status hidden></div><main>\(body)</main>
             <div id=alerts aria-live=assertive></div><script src="/qa/static/qa.js"></script></body></html>
             """
     }
@@ -204,6 +224,23 @@ enum QAPage {
         var components = URLComponents()
         components.queryItems = items
         return escape("/qa" + (components.string ?? ""))
+    }
+
+    /// The page shown while the store is unavailable: what is wrong, what still works, and the live calls (for a
+    /// signed-in viewer).
+    static func outage(identity: Identity?, error: StoreUnavailable, live: [CallRecord]) -> String {
+        let cards = live.map(liveCard).joined()
+        let liveSection = identity == nil ? "" : """
+            <section><h1>Live calls <span id=live-count class=count>\(live.count)</span></h1>
+            <div id=live class=live data-feed="/v1/qa/feed">\(cards.isEmpty ? "<p class=\"muted empty\">No calls right now.</p>" : cards)</div></section>
+            """
+        return layout(title: "Store unavailable", identity: identity, body: """
+            <section id=outage class="card outage" role=alert data-outage=store><h1>The transcript store is unavailable</h1>
+            <p>Call history, search, the dashboard and reviews need it; this page reloads by itself when it is back.
+            Live calls are still answered, and their transcripts are kept and written when it returns.</p>
+            <p class=muted>\(escape(error.description))</p></section>
+            \(liveSection)
+            """)
     }
 
     static func liveCard(_ call: CallRecord) -> String {
@@ -338,7 +375,7 @@ enum QAPage {
         input,select,textarea{font:inherit;padding:7px 9px;border:1px solid var(--line);border-radius:6px;color:var(--ink);background:#fff}
         button,.button{font:inherit;padding:7px 14px;border-radius:6px;border:1px solid var(--accent);background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;display:inline-block}
         .button{background:#fff;color:var(--accent)}.button.current{background:var(--accent);color:#fff}
-        .login form{display:flex;flex-direction:column;gap:14px}.error{color:var(--poor)}.muted{color:var(--muted)}.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:13px}
+        .login form{display:flex;flex-direction:column;gap:14px}.live.stale{opacity:.55}.banner{background:#fef3f2;border-bottom:1px solid var(--poor);padding:8px 24px;color:var(--poor)}.outage{border-left:4px solid var(--poor)}.error{color:var(--poor)}.muted{color:var(--muted)}.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:13px}
         .filters{display:grid;grid-template-columns:repeat(4,1fr);gap:10px;align-items:end;background:#fff;border:1px solid var(--line);border-radius:10px;padding:14px}
         .filters .wide{grid-column:span 2}table{width:100%;border-collapse:collapse;background:#fff}th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
         th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}#results{border:1px solid var(--line);border-radius:10px;overflow:hidden}

@@ -3,21 +3,58 @@ public import HotlineCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
+public import Logging
 import ServiceLifecycle
 
-/// The transcript store, the writer in front of it, the live feed and the observer that fills them: what the QA API
-/// and pages read. `nil` on a server run without a store.
+/// How the server uses its transcript store: time limits, the write queue, and how nodes keep their live lists in step.
+public struct StoreLimits: Sendable {
+    /// A connection attempt, a write or a probe (so an outage is seen within about this long).
+    public var timeout: Duration = .seconds(3)
+    /// A QA read (search, report, a call's detail).
+    public var readTimeout: Duration = .seconds(15)
+    /// Writes held while the store is unavailable.
+    public var queue = 100_000
+    /// How often a node tells the others its live calls.
+    public var syncInterval: Duration = .seconds(5)
+    /// How long a node may be silent before its calls leave the other nodes' live lists.
+    public var nodeTimeout: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// The transcript store (guarded: time limits, failing fast while it is down), its health, the writer in front of
+/// it, the live feed and the observer that fills them: what the QA API and pages read. `nil` on a server run without a
+/// store.
 public struct QualityServices: Sendable {
+    /// The store for reads and everything but the call records: an operation fails at once (503) while it is down.
     public let store: any TranscriptStore
+    /// Whether the store answers.
+    public let health: StoreHealth
     public let writer: StoreWriter
     public let feed: LiveFeed
     public let recorder: TranscriptRecorder
+    public let options: StoreLimits
 
-    public init(store: any TranscriptStore, writer: StoreWriter, feed: LiveFeed, recorder: TranscriptRecorder) {
-        self.store = store
+    /// Puts `store` (opened and migrated) to work for node `node`: health, writer, live feed (relayed between nodes
+    /// when the store can relay) and the observer of calls; `encoder` compresses recordings (`nil`: none are kept).
+    public init(store: any TranscriptStore, node: String, options: StoreLimits = StoreLimits(), encoder: (any RecordingEncoder)?, logger: Logger) {
+        let health = StoreHealth(logger: logger)
+        let guarded = GuardedStore(store, health: health, timeout: options.readTimeout, failFast: true)
+        let writer = StoreWriter(store: store, health: health, timeout: options.timeout, capacity: options.queue, logger: logger)
+        let relay = store is any FeedRelay ? GuardedStore(store, health: health, timeout: options.timeout, failFast: false) : nil
+        let feed = LiveFeed(node: node, relay: relay, store: guarded, syncInterval: options.syncInterval, nodeTimeout: options.nodeTimeout, logger: logger)
+        health.onChange { [weak feed] status in feed?.storeChanged(status) }
+        self.store = guarded
+        self.health = health
         self.writer = writer
         self.feed = feed
-        self.recorder = recorder
+        self.options = options
+        recorder = TranscriptRecorder(writer: writer, feed: feed, encoder: encoder, logger: logger)
+    }
+
+    /// The probe that watches the store (a service of the server).
+    public var probe: StoreProbe {
+        StoreProbe(store: writer.store.base, health: health, writer: writer, timeout: options.timeout)
     }
 }
 
@@ -70,7 +107,7 @@ extension HotlineServer {
         }
         group.get("feed") { request, _ -> Response in
             let identity = try await authorizeQA(request, qa, [.qa])
-            return Self.eventStream(qa.feed, role: identity.has(.admin) ? .admin : .qa)
+            return Self.eventStream(qa.feed, role: identity.has(.admin) ? .admin : .qa, lastEventId: request.headers[HTTPField.Name("Last-Event-ID")!])
         }
     }
 
@@ -159,16 +196,13 @@ extension HotlineServer {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: recording.data)))
     }
 
-    /// Server-Sent Events: first the live calls, then every event as it happens; a comment every 15 s keeps proxies
-    /// from closing an idle stream.
-    static func eventStream(_ feed: LiveFeed, role: Role) -> Response {
-        let events = feed.subscribe(role: role)
-        let snapshot = feed.liveCalls
+    /// Server-Sent Events: the events a reconnecting viewer missed (`Last-Event-ID`) or else a snapshot of the live
+    /// calls, then every event as it happens, each with its id; a comment every 15 s keeps proxies from closing an idle
+    /// stream, and `retry` asks browsers to reconnect within 2 s.
+    static func eventStream(_ feed: LiveFeed, role: Role, lastEventId: String?) -> Response {
+        let (events, _) = feed.subscribe(role: role, lastEventId: lastEventId)
         let body = ResponseBody { writer in
-            for call in snapshot {
-                try await writer.write(ByteBuffer(string: sse(FeedEvent(kind: .callStarted, callId: call.id, call: call, node: call.node).visible(to: role))))
-            }
-            try await writer.write(ByteBuffer(string: ": connected\n\n"))
+            try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
             // The stream never ends by itself: it ends when the viewer leaves or the server shuts down.
             let (ticks, tick) = AsyncStream.makeStream(of: String.self)
             try await withGracefulShutdownHandler {
@@ -180,7 +214,7 @@ extension HotlineServer {
                         }
                     }
                     group.addTask {
-                        for await event in events { tick.yield(sse(event)) }
+                        for await message in events { tick.yield(sse(message.event, id: message.id)) }
                         tick.finish()
                     }
                     for await text in ticks { try await writer.write(ByteBuffer(string: text)) }
@@ -195,7 +229,7 @@ extension HotlineServer {
                         body: body)
     }
 
-    static func sse(_ event: FeedEvent) -> String { "event: \(event.kind.rawValue)\ndata: \(event.json)\n\n" }
+    static func sse(_ event: FeedEvent, id: String) -> String { "id: \(id)\nevent: \(event.kind.rawValue)\ndata: \(event.json)\n\n" }
 }
 
 /// A reviewer's scorecard as posted.
@@ -241,5 +275,17 @@ struct ReportResponse: Encodable, Sendable {
         callsPerHour = keyedByText(report.callsPerHour)
         scoreByDay = keyedByText(report.scoreByDay)
         findingsByDay = keyedByText(report.findingsByDay)
+    }
+}
+
+/// A request that needed the store while it is unavailable: 503, `Retry-After: 5`, and the message (what failed, for
+/// how long, and that calls go on) in the usual error body.
+struct StoreOutageResponder<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as StoreUnavailable {
+            throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "5"], message: error.description)
+        }
     }
 }

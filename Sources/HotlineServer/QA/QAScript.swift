@@ -19,14 +19,34 @@ extension QAPage {
         close.addEventListener("click", function () { a.remove(); });
         a.appendChild(link); a.appendChild(close); box.appendChild(a); setTimeout(function () { a.remove(); }, 10000);
       }
+      // The store's state, from the feed: a banner while it is down; an outage page reloads itself when it is back.
+      var banner = document.getElementById("store-status");
+      function storeState(e) {
+        var s = e.store; if (!s || !banner) return;
+        if (s.available) {
+          banner.hidden = true; banner.textContent = "";
+          if (document.getElementById("outage")) location.reload();
+        } else {
+          banner.textContent = "The transcript store is unavailable (" + (s.error || "no answer") +
+            "): history and search wait for it; live calls are still answered and shown.";
+          banner.hidden = false;
+        }
+      }
       var feed = null;
       function listen(handlers) {
         if (!window.EventSource) return;
         feed = new EventSource("/v1/qa/feed");
+        handlers.store = storeState;
         Object.keys(handlers).forEach(function (kind) {
           feed.addEventListener(kind, function (m) { try { handlers[kind](JSON.parse(m.data)); } catch (e) { console.error(e); } });
         });
+        // The browser reconnects by itself (with Last-Event-ID); meanwhile the live list may be out of date.
+        var live = document.getElementById("live");
+        feed.addEventListener("error", function () { if (live) live.classList.add("stale"); });
+        feed.addEventListener("open", function () { if (live) live.classList.remove("stale"); });
       }
+      // An outage page without live calls (signed out) still learns when the store is back.
+      if (document.getElementById("outage") && !document.getElementById("live")) listen({});
 
       // Calls page: live call cards.
       var live = document.getElementById("live");
@@ -46,7 +66,14 @@ extension QAPage {
           count.textContent = live.querySelectorAll(".live-call").length;
           return c;
         }
+        function cards(calls) {
+          var keep = {};
+          calls.forEach(function (call) { keep["live-" + call.id] = true; card(call); });
+          live.querySelectorAll(".live-call").forEach(function (c) { if (!keep[c.id]) c.remove(); });
+          count.textContent = live.querySelectorAll(".live-call").length;
+        }
         listen({
+          "snapshot": function (e) { cards(e.calls || []); },
           "call-started": function (e) { card(e.call); },
           "call-updated": function (e) { if (document.getElementById("live-" + e.callId)) card(e.call); },
           "utterance": function (e) {
@@ -113,6 +140,14 @@ extension QAPage {
         }
         if (callSection.dataset.status === "live") {
           listen({
+            // A snapshot without this call: it ended while the feed was away; the page shows how it ended.
+            "snapshot": function (e) {
+              if (callSection.dataset.status !== "live" || (e.calls || []).some(function (c) { return c.id === callId; })) return;
+              fetch("/v1/qa/calls/" + encodeURIComponent(callId), { credentials: "same-origin" })
+                .then(function (r) { return r.ok ? r.json() : null; })
+                .then(function (d) { if (d && d.call && d.call.status !== "live") location.reload(); })
+                .catch(function () {});
+            },
             "utterance": function (e) { if (e.callId === callId) row(e.utterance); },
             "finding": function (e) { if (e.callId === callId) finding(e.finding); },
             "call-updated": function (e) {

@@ -27,15 +27,15 @@ extension HotlineServer {
     }
 
     /// The identity a request's session cookie stands for: `nil` without one, or when it is unknown, expired, or its key
-    /// is no longer configured.
-    func sessionIdentity(_ request: Request, _ qa: QualityServices) async -> Identity? {
-        guard let id = sessionId(request), let session = try? await qa.store.session(digest: Self.digest(id)) else { return nil }
+    /// is no longer configured. Throws when the store cannot be asked (``StoreUnavailable``: a 503, not a log-out).
+    func sessionIdentity(_ request: Request, _ qa: QualityServices) async throws -> Identity? {
+        guard let id = sessionId(request), let session = try await qa.store.session(digest: Self.digest(id)) else { return nil }
         return access.identity(named: session.keyName)
     }
 
     /// The identity behind a QA request: a key in its headers, or else the page's session. 401/403 as `authorize`.
     func authorizeQA(_ request: Request, _ qa: QualityServices, _ roles: Set<Role>) async throws -> Identity {
-        if presentedSecret(request) == nil, let identity = await sessionIdentity(request, qa) {
+        if presentedSecret(request) == nil, let identity = try await sessionIdentity(request, qa) {
             guard roles.contains(where: identity.has) else {
                 throw HTTPError(.forbidden, message: "key '\(identity.name)' lacks the role for this endpoint")
             }

@@ -24,21 +24,25 @@ public enum StoreOperation: Sendable {
 
 /// Writes to the store in order, off the calls' path: calls enqueue and go on. When the database is unavailable the
 /// writes wait in a bounded queue and are retried (with back-off) in their original order until it returns; every
-/// write is idempotent, so a retry after an ambiguous failure duplicates nothing. The queue's depth, failures and
-/// outages are in metrics and logs. Only when the queue is full is a write dropped (counted and logged).
+/// write is idempotent, so a retry after an ambiguous failure duplicates nothing. Each write has the store's time
+/// limit and reports to ``StoreHealth`` (which logs the outage once, down and up). The queue's depth and the age of its
+/// oldest write are on `/metrics`. Only when the queue is full is a write dropped (counted and logged).
 public final class StoreWriter: Sendable {
     private struct State {
-        var queue: [StoreOperation] = []
+        var queue: [(operation: StoreOperation, queuedAt: ContinuousClock.Instant)] = []
         var head = 0
         var writing = false
-        var unavailableSince: ContinuousClock.Instant?
-        var lastError: String?
+        var failing = false
+        var refusals = 0
         var dropped = 0
         var written = 0
+
+        var depth: Int { queue.count - head }
+        var oldest: Duration { head < queue.count ? ContinuousClock.now - queue[head].queuedAt : .zero }
     }
 
-    /// The store written to.
-    public let store: any TranscriptStore
+    /// The store written to (time-limited, reporting to its health).
+    public let store: GuardedStore
     /// Writes held at most while the store is unavailable.
     public let capacity: Int
     private final class Shared: Sendable {
@@ -51,15 +55,17 @@ public final class StoreWriter: Sendable {
     private let logger: Logger
 
     /// Starts a writer for `store`.
-    public init(store: any TranscriptStore, capacity: Int = 100_000, logger: Logger) {
+    public init(store: any TranscriptStore, health: StoreHealth, timeout: Duration = .seconds(3), capacity: Int = 100_000, logger: Logger) {
+        let store = GuardedStore(store, health: health, timeout: timeout, failFast: false)
         self.store = store
         self.capacity = capacity
         self.logger = logger
         // Every store metric is on /metrics from the start, at its resting value, not only after the first failure.
-        Self.available.record(1)
         Self.depth.record(0)
+        Self.oldestAge.record(0)
         Self.failures.increment(by: 0)
         Self.droppedCounter.increment(by: 0)
+        Self.rejected.increment(by: 0)
         let (signals, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = wake
         let shared = shared
@@ -72,14 +78,14 @@ public final class StoreWriter: Sendable {
     public func enqueue(_ operation: StoreOperation) {
         let dropped = shared.state.withLock { state -> StoreOperation? in
             var dropped: StoreOperation?
-            if state.queue.count - state.head >= capacity {
+            if state.depth >= capacity {
                 // Full: the oldest write goes (the newest carry the latest state of a call).
-                dropped = state.queue[state.head]
+                dropped = state.queue[state.head].operation
                 state.head += 1
                 state.dropped += 1
             }
-            state.queue.append(operation)
-            Self.depth.record(state.queue.count - state.head)
+            state.queue.append((operation, .now))
+            Self.depth.record(state.depth)
             return dropped
         }
         if let dropped {
@@ -92,8 +98,18 @@ public final class StoreWriter: Sendable {
     /// Writes waiting (including one being written).
     public var pending: Int { shared.state.withLock { $0.queue.count - $0.head + ($0.writing ? 1 : 0) } }
 
-    /// Whether the store is failing writes right now.
-    public var isUnavailable: Bool { shared.state.withLock { $0.unavailableSince != nil } }
+    /// Whether the last write failed (it is being retried).
+    public var isFailing: Bool { shared.state.withLock { $0.failing } }
+
+    /// How long the oldest queued write has waited.
+    public var oldestQueued: Duration { shared.state.withLock { $0.oldest } }
+
+    /// Puts the queue's depth and oldest age on the gauges (the store probe calls it every second).
+    func recordGauges() {
+        let (depth, oldest) = shared.state.withLock { ($0.depth, $0.oldest) }
+        Self.depth.record(depth)
+        Self.oldestAge.record(oldest.seconds)
+    }
 
     /// Writes dropped because the queue was full.
     public var dropped: Int { shared.state.withLock { $0.dropped } }
@@ -119,57 +135,62 @@ public final class StoreWriter: Sendable {
         await worker.value
     }
 
-    private static func drain(_ shared: Shared, store: any TranscriptStore, logger: Logger) async {
+    private static func drain(_ shared: Shared, store: GuardedStore, logger: Logger) async {
         var backoff = Duration.milliseconds(50)
         while !Task.isCancelled {
             let next = shared.state.withLock { state -> StoreOperation? in
                 guard state.head < state.queue.count else { return nil }
                 state.writing = true
-                return state.queue[state.head]
+                return state.queue[state.head].operation
             }
             guard let operation = next else { return }
             let started = ContinuousClock.now
             do {
                 try await write(operation, to: store)
                 writeTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-                let outage = shared.state.withLock { state -> Duration? in
+                let (queued, oldest) = shared.state.withLock { state in
                     state.head += 1
                     state.written += 1
                     state.writing = false
+                    state.failing = false
+                    state.refusals = 0
                     if state.head > 1024, state.head * 2 > state.queue.count {
                         state.queue.removeFirst(state.head)
                         state.head = 0
                     }
-                    depth.record(state.queue.count - state.head)
-                    defer { state.unavailableSince = nil }
-                    return state.unavailableSince.map { ContinuousClock.now - $0 }
+                    return (state.depth, state.oldest)
                 }
-                if let outage {
-                    available.record(1)
-                    logger.notice("transcript store available again; queued writes resumed", metadata: ["outage_seconds": "\(outage.seconds)"])
-                }
+                depth.record(queued)
+                oldestAge.record(oldest.seconds)
                 backoff = .milliseconds(50)
             } catch {
                 failures.increment()
-                let first = shared.state.withLock { state -> Bool in
+                let refusals = shared.state.withLock { state -> Int in
                     state.writing = false
-                    state.lastError = "\(error)"
-                    defer { if state.unavailableSince == nil { state.unavailableSince = .now } }
-                    return state.unavailableSince == nil
+                    state.failing = true
+                    if store.isRejection(error) { state.refusals += 1 } else { state.refusals = 0 }
+                    return state.refusals
                 }
-                if first {
-                    available.record(0)
-                    logger.warning("transcript store unavailable: writes are queued and retried", metadata: [
-                        "error": "\(error)", "queued": "\(shared.state.withLock { $0.queue.count - $0.head })",
-                    ])
+                if refusals >= 3 {
+                    // The store is up but refuses this write (bad data): it would block every write after it for ever.
+                    shared.state.withLock { state in
+                        state.head += 1
+                        state.refusals = 0
+                        state.failing = false
+                    }
+                    rejected.increment()
+                    logger.error("transcript store refused a write three times; it is dropped so the writes after it go on",
+                                 metadata: ["call": "\(operation.callId)", "error": "\(error)"])
+                    continue
                 }
+                // An outage is logged once by the store's health.
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
             }
         }
     }
 
-    private static func write(_ operation: StoreOperation, to store: any TranscriptStore) async throws {
+    private static func write(_ operation: StoreOperation, to store: GuardedStore) async throws {
         switch operation {
         case .call(let call): try await store.save(call: call)
         case .utterance(let line): try await store.append(utterance: line)
@@ -180,9 +201,10 @@ public final class StoreWriter: Sendable {
     }
 
     static let depth = Gauge(label: "hotline_store_queue_depth")
-    static let available = Gauge(label: "hotline_store_available")
+    static let oldestAge = Gauge(label: "hotline_store_queue_oldest_seconds")
     static let failures = Counter(label: "hotline_store_write_failures_total")
     static let droppedCounter = Counter(label: "hotline_store_dropped_writes_total")
+    static let rejected = Counter(label: "hotline_store_rejected_writes_total")
     static let writeTime = Metrics.Timer(label: "hotline_store_write_seconds")
 }
 
