@@ -1,5 +1,5 @@
 # Convenience targets; each calls the scripts the README names.
-.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store bench-ledger audio
+.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store bench-ledger bench-soak bench-cards audio
 
 build:
 	swift build -c release
@@ -21,6 +21,14 @@ bench-calls: build
 
 bench-serve: build
 	.build/release/hotline bench serve
+
+# Memory over a long run: RSS sampled while callers stay on the line, its slope once the caches are full.
+bench-soak: build
+	.build/release/hotline bench soak
+
+# Masking of spoken card numbers (natural voices through the phone channel; hibari-tts and festvox-kdlpc16k).
+bench-cards: build
+	.build/release/hotline bench cards
 
 # What keeping each call's record (the ledger, QA rules) costs per event and per call.
 bench-ledger: build

@@ -26,7 +26,7 @@ public struct DomainModel: Sendable {
     }
 
     /// Bumped when the way models are built changes, so old cache entries are not reused.
-    static let builderVersion = 2  // 2: answers to the flow's slots are training sentences
+    static let builderVersion = 3  // 2: answers to the flow's slots are training sentences; 3: digit strings
 
     /// Builds the model for a flow, caching it in `cacheDirectory` (by default `cache/` beside the flow's folder,
     /// that is `Models/cache/` for `Models/flows/bank.yaml`).

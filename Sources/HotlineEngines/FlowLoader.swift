@@ -178,6 +178,8 @@ public enum FlowLoader {
                         }
                     }
                 }
+                // A state asking for a digits slot (a card or account number) listens for digits unless told otherwise.
+                if let ask = state.ask, slots[ask]?.kind == .builtin("digits"), !fields.contains(where: { $0.key == "search" }) { state.search = .digits }
                 guard !state.prompt.isEmpty else { throw fail(entry.keyNode, "state '\(entry.key)' needs a 'prompt'") }
                 if state.ask != nil, state.next == nil { throw fail(entry.keyNode, "state '\(entry.key)' asks for a slot and needs 'next' (where to go once it is filled)") }
                 if state.next != nil, state.ask == nil { throw fail(entry.keyNode, "state '\(entry.key)': 'next' goes with 'ask'; use 'on' for other transitions") }
@@ -211,10 +213,11 @@ public enum FlowLoader {
             switch text {
             case "domain": return .domain
             case "general": return .general
+            case "digits": return .digits
             default:
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
                 guard parts.count == 2, ["grammar", "keywords"].contains(parts[0]) else {
-                    throw fail(node, "search must be domain, general, grammar:FILE or keywords:FILE, not '\(text)'")
+                    throw fail(node, "search must be domain, general, digits, grammar:FILE or keywords:FILE, not '\(text)'")
                 }
                 // Relative paths are relative to the flow file.
                 let path = parts[1].hasPrefix("/") ? parts[1] : URL(fileURLWithPath: source).deletingLastPathComponent().appendingPathComponent(parts[1]).standardized.path
@@ -266,6 +269,8 @@ extension PocketSphinxRecognizer {
                 try addGrammar(named: state.search.searchName, file: path)
             case .keywords(let path) where !searchNames.contains(state.search.searchName):
                 try addKeywords(named: state.search.searchName, file: path)
+            case .digits where !searchNames.contains(state.search.searchName):
+                try addGrammar(named: state.search.searchName, jsgf: StateSearch.digitsGrammar)
             default:
                 break
             }

@@ -260,7 +260,9 @@ final class ChatSessions: Sendable {
 // MARK: - Services
 
 /// Shut down first on SIGTERM: stops new calls and lets live ones finish up to the grace period.
-struct CallDrainer: Service {
+struct CallDrainer: Service, CustomStringConvertible {
+    var description: String { "CallDrainer" }
+
     let registry: CallRegistry
     let grace: Duration
     let logger: Logger

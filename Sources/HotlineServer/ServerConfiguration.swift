@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var shutdownGrace = 30.0
     /// Finished calls whose outcome stays queryable by id (in memory). Default 10000.
     public var retainedOutcomes = 10_000
+    /// Megabytes the finished calls kept in memory may take at most (the oldest go first). Default 32.
+    public var retainedOutcomesMegabytes = 32.0
     /// Seconds of silence before the bot reprompts. Default 8.
     public var noInputTimeout = 8.0
 
@@ -216,10 +218,11 @@ extension ServerConfiguration {
         }
         if let section = root["calls"] {
             let map = try reader.mapping(section, "calls")
-            try reader.checkKeys(map, allowed: ["recognizers", "shutdown_grace", "retained_outcomes"], in: "calls")
+            try reader.checkKeys(map, allowed: ["recognizers", "shutdown_grace", "retained_outcomes", "retained_outcomes_mb"], in: "calls")
             if let value = map["recognizers"] { recognizers = try reader.int(value, "calls.recognizers", 1...256) }
             if let value = map["shutdown_grace"] { shutdownGrace = try reader.double(value, "calls.shutdown_grace", 0...3_600) }
             if let value = map["retained_outcomes"] { retainedOutcomes = try reader.int(value, "calls.retained_outcomes", 1...10_000_000) }
+            if let value = map["retained_outcomes_mb"] { retainedOutcomesMegabytes = try reader.double(value, "calls.retained_outcomes_mb", 0.01...100_000) }
         }
         if let section = root["transcription"] {
             let map = try reader.mapping(section, "transcription")
@@ -369,4 +372,17 @@ private struct NodeReader {
             return role
         })
     }
+}
+
+// Logs may print a configuration or a key (ServiceLifecycle prints its services at debug): never their secrets.
+extension APIKey: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "APIKey(name: \(name), roles: \(roles.map(\.rawValue).sorted()))" }
+    public var debugDescription: String { description }
+}
+
+extension ServerConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        "ServerConfiguration(http: \(httpHost):\(httpPort), audiosocket: \(audioSocketEnabled ? "\(audioSocketHost):\(audioSocketPort)" : "off"), node: \(nodeName))"
+    }
+    public var debugDescription: String { description }
 }

@@ -361,13 +361,18 @@ final class BenchServer: Sendable {
     let httpPort: Int
     let audioSocketPort: Int
 
-    static func start(key: String, recognizers: Int, store: String) throws -> BenchServer {
+    /// Starts `hotline serve`; `configuration` is YAML for a configuration file (environment variables override it).
+    static func start(key: String, recognizers: Int, store: String, configuration: String? = nil) throws -> BenchServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let portsFile = directory + "/ports.json"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["serve", "--port", "0", "--audiosocket-port", "0", "--ports-file", portsFile]
+        if let configuration {
+            try configuration.write(toFile: directory + "/hotline.yaml", atomically: true, encoding: .utf8)
+            process.arguments! += ["--config", directory + "/hotline.yaml"]
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["HOTLINE_API_KEY"] = key
         environment["HOTLINE_RECOGNIZERS"] = "\(recognizers)"
@@ -426,6 +431,14 @@ final class BenchServer: Sendable {
     var rssMB: Double { status("VmRSS") }
     /// Peak resident memory, MB.
     var peakRSSMB: Double { status("VmHWM") }
+
+    /// The server's /metrics text.
+    func metrics(key: String) async -> String {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(httpPort)/metrics")!)
+        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        guard let (data, _) = try? await URLSession.shared.data(for: request) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
 
     /// Whether the server recorded an overload on the call.
     func callHadOverload(_ id: String, key: String) async -> Bool {

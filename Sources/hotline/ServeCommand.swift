@@ -79,7 +79,8 @@ struct ServeCommand: AsyncParsableCommand {
         let bot = FlowBot(definition: definition, dialog: dialog, memory: FileCallerMemory(path: settings.callerMemory), settings: settings)
         let quality = try await Self.qualityServices(settings, logger: logger)
         let host = CallHost(pool: pool, renderer: PromptRenderer(synthesizer: synthesizer), bot: bot,
-                            registry: CallRegistry(retainedOutcomes: settings.retainedOutcomes), observers: quality.map { [$0.recorder] } ?? [],
+                            registry: CallRegistry(retainedOutcomes: settings.retainedOutcomes,
+                                                   retainedBytes: Int(settings.retainedOutcomesMegabytes * 1_048_576)), observers: quality.map { [$0.recorder] } ?? [],
                             maximumRecordingSeconds: settings.maximumRecordingSeconds, rules: try Self.rules(settings), node: settings.nodeName)
         let speech = EngineSpeechServices(synthesizer: synthesizer, recognizer: recognizerConfiguration)
         let server = HotlineServer(configuration: settings, host: host, speech: speech, metrics: registry, logger: logger, quality: quality)
@@ -220,7 +221,10 @@ struct FlowBot: CallBot {
         guard let number = call.callerNumber, let dialog = responder as? DialogResponder else { return }
         let summary = record.handoffQueue.map { "handed to \($0)" } ?? record.status.rawValue
         memory.remember(number, topic: dialog.topic, outcome: summary, at: Date())
+        Self.remembered.record(memory.count)
     }
+
+    static let remembered = Gauge(label: "hotline_caller_memory_callers")
 }
 
 // MARK: - Offline transcription and synthesis for the API

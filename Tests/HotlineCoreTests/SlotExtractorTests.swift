@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HotlineCore
 
@@ -40,6 +41,40 @@ import Testing
             == "my card is ********3456 thanks")
         #expect(extractor.redact("i lost my card") == "i lost my card")
         #expect(extractor.redact("the pin is one two three four") == "the pin is one two three four")  // short codes stay
+    }
+
+    /// A card number the recognizer half-heard is still a card number: masked in text and words, and found.
+    @Test func redactionHidesNoisyCardNumbers() {
+        let heard = "my number is five three mine want to free for five six seven eight nine oh one two thanks"
+        #expect(extractor.containsSensitiveNumber(heard))
+        #expect(extractor.redact(heard) == "my number is ****9012 thanks")
+        let words = heard.split(separator: " ").enumerated().map { RecognizedWord(word: String($1), start: Double($0), end: Double($0) + 0.5, confidence: 0.9) }
+        let masked = extractor.redact(words: words).map(\.word)
+        #expect(masked.prefix(3) == ["my", "number", "is"] && masked.suffix(5) == ["nine", "oh", "one", "two", "thanks"])
+        #expect(masked.filter { $0 == "*" }.count == 11)
+        // Digits after a word or two of noise are the rest of the number: nothing of it stays readable.
+        #expect(extractor.redact("number on the card is two five eight five five nine one seven seven four two dear a seven three nine eight")
+            == "number on the card is ****")
+        // Pairs, a word of noise between digits, a run of mostly sound-alikes with four sure digits.
+        #expect(extractor.containsSensitiveNumber("forty five thirty nine twelve thirty four fifty six seventy eight"))
+        #expect(extractor.containsSensitiveNumber("four five three nine uh one two three four five six"))
+        #expect(extractor.containsSensitiveNumber("for five free mine want to four six ate one"))
+        // Ordinary talk with sound-alike words is not a number.
+        for text in ["i want to pay for two things to my account", "can i transfer two hundred dollars to savings for the rent",
+                     "i want to know if it is free for one to two hours", "one two three", "call me at five five five one two one two",
+                     "i was charged twice for the same thing on the fourth and the fifth"] {
+            #expect(!extractor.containsSensitiveNumber(text), "\(text)")
+            #expect(extractor.redact(text) == TextNormalizer.words(text).joined(separator: " "), "\(text)")
+        }
+    }
+
+    /// None of the bank paraphrases (ordinary requests, written apart from the flow) is taken for a card number.
+    @Test func noFalseCardNumbersInParaphrases() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/bank-paraphrases.tsv").standardized
+        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }
+        let texts = lines.compactMap { $0.split(separator: "\t").last.map(String.init) }
+        #expect(texts.count >= 70)
+        #expect(texts.filter(extractor.containsSensitiveNumber).isEmpty)
     }
 }
 

@@ -13,85 +13,6 @@ import Testing
 /// log show the outage within seconds and its true length after; QA reads answer 503 at once; no line is lost or
 /// duplicated; node B does not take node A for dead; the viewer's live list ends right.
 @Suite(.serialized) struct OutageTests {
-    static let key = "admin-key-0123456789abcdef"
-
-    final class Node: Sendable {
-        let process: Process
-        let log: String
-        let http: Int
-        let audioSocket: Int
-
-        init(process: Process, log: String, http: Int, audioSocket: Int) {
-            self.process = process
-            self.log = log
-            self.http = http
-            self.audioSocket = audioSocket
-        }
-
-        func get(_ path: String) async throws -> (status: Int, body: String) {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(http)\(path)")!)
-            request.setValue("Bearer \(OutageTests.key)", forHTTPHeaderField: "Authorization")
-            request.timeoutInterval = 30
-            let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
-        }
-
-        func json(_ path: String) async throws -> [String: Any] {
-            let (_, body) = try await get(path)
-            return (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:]
-        }
-
-        /// Waits until `condition` holds (polling every 100 ms, up to `timeout`); returns how long it took.
-        @discardableResult
-        func until(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Duration {
-            let started = ContinuousClock.now
-            while ContinuousClock.now - started < timeout {
-                if try await condition() { return ContinuousClock.now - started }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            throw TestFailure(description: "\(what) did not happen within \(timeout)")
-        }
-
-        func stop() async throws {
-            kill(process.processIdentifier, SIGTERM)
-            for _ in 0..<400 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-    }
-
-    static func start(_ name: String, store: String, directory: String) async throws -> Node {
-        let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models").standardized.path
-        try """
-            http: {port: 0}
-            audiosocket: {port: 0}
-            auth:
-              keys: [{name: admin, key: \(key), roles: [admin]}]
-            bot: {flow: \(models)/flows/bank.yaml, caller_memory: \(directory)/\(name)-callers.json}
-            calls: {recognizers: 1}
-            store: {url: "\(store)", node: \(name), heartbeat_seconds: 0.5, node_timeout_seconds: 3, timeout_seconds: 1.5, record_calls: false}
-            qa: {rules: \(models)/qa/rules.yaml}
-            log: {level: notice}
-            """.write(toFile: "\(directory)/\(name).yaml", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: hotlineExecutable)
-        process.arguments = ["serve", "--config", "\(directory)/\(name).yaml", "--ports-file", "\(directory)/\(name).json"]
-        let log = "\(directory)/\(name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<1200 where process.isRunning {
-            if let data = FileManager.default.contents(atPath: "\(directory)/\(name).json"),
-               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               let http = object["http"] as? Int, let audioSocket = object["audiosocket"] as? Int {
-                return Node(process: process, log: log, http: http, audioSocket: audioSocket)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        throw TestFailure(description: "node \(name) did not start: \(output.suffix(2000))")
-    }
-
     @Test(.enabled(if: StoreKind.available.contains(.postgres))) func databaseStoppedForTenSeconds() async throws {
         try await withScratchStore(.postgres) { scratch in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-outage-\(UUID().uuidString)").path
@@ -103,15 +24,15 @@ import Testing
             target.host = "127.0.0.1"
             target.port = proxy.port
             let proxied = try #require(target.string)
-            let nodeA = try await Self.start("node-a", store: proxied, directory: directory)
-            let nodeB = try await Self.start("node-b", store: proxied, directory: directory)
+            let nodeA = try await ServeNode.start("node-a", directory: directory, store: #"{url: "\#(proxied)", node: node-a, heartbeat_seconds: 0.5, node_timeout_seconds: 3, timeout_seconds: 1.5, record_calls: false}"#)
+            let nodeB = try await ServeNode.start("node-b", directory: directory, store: #"{url: "\#(proxied)", node: node-b, heartbeat_seconds: 0.5, node_timeout_seconds: 3, timeout_seconds: 1.5, record_calls: false}"#)
             defer {
                 for node in [nodeA, nodeB] where node.process.isRunning { kill(node.process.processIdentifier, SIGKILL) }
             }
             let store = try await scratch.open()  // the database itself, not through the proxy
 
             // Two live calls on node A, watched from node B.
-            let viewer = LiveFeedClient(port: nodeB.http, key: Self.key)
+            let viewer = LiveFeedClient(port: nodeB.http, key: ServeNode.key)
             try await viewer.wait(for: ": connected")
             let ending = OpenCall(port: nodeA.audioSocket)
             let staying = OpenCall(port: nodeA.audioSocket, speakAtOnce: false)

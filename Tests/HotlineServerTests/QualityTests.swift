@@ -105,7 +105,9 @@ final class OpenCall: Sendable {
     private let speaking: Shared<Bool>
     private let task: Task<Void, any Error>
 
-    init(port: Int, speakAtOnce: Bool = true) {
+    /// Calls `port`; the caller says `frames` (8 kHz linear; default "go forward ten meters") once `speak()` is called
+    /// (at once with `speakAtOnce`), then stays on the line in silence until `end()`.
+    init(port: Int, speakAtOnce: Bool = true, frames: [[UInt8]] = Recording.frames(.linear8k)) {
         let uuid = uuid
         let hangUp = hangUp
         let speaking = Shared(speakAtOnce)
@@ -120,7 +122,7 @@ final class OpenCall: Sendable {
                     try await outbound.write(.audio(silence, sampleRate: 8_000))
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                for frame in Recording.frames(.linear8k) {
+                for frame in frames {
                     try await outbound.write(.audio(ByteBuffer(bytes: frame), sampleRate: 8_000))
                     try await Task.sleep(for: .milliseconds(5))
                 }

@@ -31,11 +31,17 @@ public final class FileCallerMemory: CallerMemory {
     private let records: Mutex<[String: CallerRecord]>
     /// How long a topic stays worth asking about. Default 7 days.
     public let topicLifetime: TimeInterval
+    /// Callers remembered at most: past it, those who called longest ago are forgotten. Default 100 000.
+    public let maximumCallers: Int
+    /// How long a caller who does not call again is remembered. Default 90 days.
+    public let retention: TimeInterval
 
     /// Opens (or creates on first write) the memory file.
-    public init(path: String, topicLifetime: TimeInterval = 7 * 24 * 3600) {
+    public init(path: String, topicLifetime: TimeInterval = 7 * 24 * 3600, maximumCallers: Int = 100_000, retention: TimeInterval = 90 * 24 * 3600) {
         self.path = path
         self.topicLifetime = topicLifetime
+        self.maximumCallers = maximumCallers
+        self.retention = retention
         let loaded = (try? Data(contentsOf: URL(fileURLWithPath: path))).flatMap { try? JSONDecoder.memory.decode([String: CallerRecord].self, from: $0) }
         records = Mutex(loaded ?? [:])
     }
@@ -58,6 +64,14 @@ public final class FileCallerMemory: CallerMemory {
             record.lastTopic = topic ?? record.lastTopic
             record.lastOutcome = outcome
             records[key] = record
+            if records.count > maximumCallers + maximumCallers / 10 || records.count % 1_000 == 0 {
+                // Forgets callers past the retention, then the longest ago until the cap holds (in batches).
+                let cutoff = date.addingTimeInterval(-retention)
+                records = records.filter { $0.value.lastCall >= cutoff }
+                if records.count > maximumCallers {
+                    records = Dictionary(uniqueKeysWithValues: records.sorted { $0.value.lastCall > $1.value.lastCall }.prefix(maximumCallers).map { ($0.key, $0.value) })
+                }
+            }
             return records
         }
         if let data = try? JSONEncoder.memory.encode(snapshot) {
@@ -65,6 +79,9 @@ public final class FileCallerMemory: CallerMemory {
             try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
         }
     }
+
+    /// Callers remembered now.
+    public var count: Int { records.withLock { $0.count } }
 
     /// Digits only, so "+1 (555) 010-0199" and "15550100199" are one caller.
     static func key(_ number: String) -> String { String(number.filter(\.isNumber)) }

@@ -10,6 +10,9 @@ public enum StateSearch: Sendable, Equatable {
     case grammar(path: String)
     /// A keyword list file.
     case keywords(path: String)
+    /// The built-in grammar of spoken digits ("four five three nine …", "double oh"), for states that ask for a card or
+    /// account number: the recognizer can only hear digits there, so a number is not half-heard as other words.
+    case digits
 
     /// The name the recognizer knows this search by.
     public var searchName: String {
@@ -18,8 +21,18 @@ public enum StateSearch: Sendable, Equatable {
         case .general: "general"
         case .grammar(let path): "grammar:" + path
         case .keywords(let path): "keywords:" + path
+        case .digits: "digits"
         }
     }
+
+    /// The JSGF grammar of ``digits``: digit words, with "double"/"triple" and an optional lead-in.
+    public static let digitsGrammar = """
+        #JSGF V1.0;
+        grammar digits;
+        public <number> = [<lead>] <digit>+;
+        <lead> = my card number is | my account number is | the number is | it is | my number is | sure | yes;
+        <digit> = zero | oh | one | two | three | four | five | six | seven | eight | nine | double | triple;
+        """
 }
 
 /// A call to the bank's systems for data (a balance, an order status), with a spoken fallback when it fails.

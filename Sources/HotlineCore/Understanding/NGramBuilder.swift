@@ -117,8 +117,38 @@ extension FlowDefinition {
         for slot in (dialog?.slots.values.sorted { $0.name < $1.name }) ?? [] {
             for answer in slot.answerSentences { add(TextNormalizer.spokenWords(answer)) }
         }
+        // Callers read card and account numbers out whatever they were asked: the model knows digit strings, so a
+        // number is heard as digits (and masked) rather than as words that sound alike ("mine want to free for").
+        for sentence in Self.digitSentences { add(sentence) }
         return sentences
     }
+
+    /// Digit strings with the lead-ins callers use: every pair of digits follows every other once (a de Bruijn
+    /// sequence), in runs of 16 as on a card.
+    static let digitSentences: [[String]] = {
+        let names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        // De Bruijn sequence B(10, 2): 100 digits holding each ordered pair once, and the first digit again to close it.
+        var sequence: [Int] = []
+        var a = [Int](repeating: 0, count: 20)
+        func generate(_ t: Int, _ p: Int) {
+            if t > 2 {
+                if 2 % p == 0 { sequence.append(contentsOf: a[1...p]) }
+            } else {
+                a[t] = a[t - p]
+                generate(t + 1, p)
+                for digit in (a[t - p] + 1)..<10 {
+                    a[t] = digit
+                    generate(t + 1, t)
+                }
+            }
+        }
+        generate(1, 1)
+        sequence.append(sequence[0])
+        let leads = [["my", "card", "number", "is"], ["my", "account", "number", "is"], ["it", "is"], ["the", "number", "is"], []]
+        return stride(from: 0, to: sequence.count - 1, by: 15).enumerated().map { index, start in
+            leads[index % leads.count] + sequence[start..<min(start + 16, sequence.count)].map { names[$0] }
+        }
+    }()
 }
 
 extension TextNormalizer {

@@ -110,15 +110,17 @@ public struct SlotExtractor: Sendable {
         let words = TextNormalizer.words(text)
         var output: [String] = []
         var index = 0
-        while index < words.count {
-            if let run = SlotExtractor.numberRun(words, from: index), run.isDigitString, run.digits.count >= 8 {
-                output.append(String(repeating: "*", count: run.digits.count - 4) + run.digits.suffix(4))
-                index = run.end
+        for span in SlotExtractor.sensitiveSpans(words) {
+            output.append(contentsOf: words[index..<span.range.lowerBound])
+            if let digits = span.cleanDigits {
+                output.append(String(repeating: "*", count: digits.count - 4) + digits.suffix(4))
             } else {
-                output.append(words[index])
-                index += 1
+                // A number the recognizer half-heard: all of it masked, but for a clean last four digits.
+                output.append("****" + words[span.keptFrom..<span.range.upperBound].compactMap { SlotExtractor.units[$0].map(String.init) }.joined())
             }
+            index = span.range.upperBound
         }
+        output.append(contentsOf: words[index...])
         return output.joined(separator: " ")
     }
 
@@ -209,23 +211,8 @@ extension SlotExtractor {
             }
         }
         var masked = Set<Int>()
-        var index = 0
-        while index < normalized.count {
-            if let run = SlotExtractor.numberRun(normalized, from: index), run.isDigitString, run.digits.count >= 8 {
-                // Keep the words that spell the last four digits; mask the rest.
-                var kept = 0
-                var keepFrom = run.end
-                while keepFrom > index {
-                    let digits = SlotExtractor.numberRun([normalized[keepFrom - 1]], from: 0)?.digits.count ?? 0
-                    if kept + digits > 4 { break }
-                    kept += digits
-                    keepFrom -= 1
-                }
-                for position in index..<keepFrom { masked.insert(owner[position]) }
-                index = run.end
-            } else {
-                index += 1
-            }
+        for span in SlotExtractor.sensitiveSpans(normalized) {
+            for position in span.range.lowerBound..<span.keptFrom { masked.insert(owner[position]) }
         }
         return words.enumerated().map { index, word in
             guard masked.contains(index) else { return word }
@@ -237,17 +224,110 @@ extension SlotExtractor {
 
     /// Whether `text` holds a digit string long enough to be a card or account number.
     public func containsSensitiveNumber(_ text: String) -> Bool {
-        let words = TextNormalizer.words(text)
+        !SlotExtractor.sensitiveSpans(TextNormalizer.words(text)).isEmpty
+    }
+
+    /// A stretch of words that is a card or account number: `range` is masked but for the words from `keptFrom` on
+    /// (the last four digits, when they were heard cleanly). `cleanDigits`: the digits, when every word of it is a
+    /// digit word or a written number.
+    struct SensitiveSpan {
+        var range: Range<Int>
+        var keptFrom: Int
+        var cleanDigits: String?
+    }
+
+    /// Every card or account number in `words`: clean digit strings of 8 digits or more, numbers heard with noise
+    /// (``noisyNumberRun(_:from:)``), each stretched over digits that follow it after a word or two of noise ("… seven
+    /// seven four two dear a seven three nine eight"): those are the rest of the same number, and the four before them
+    /// were not its last.
+    static func sensitiveSpans(_ words: [String]) -> [SensitiveSpan] {
+        var spans: [SensitiveSpan] = []
         var index = 0
         while index < words.count {
-            if let run = SlotExtractor.numberRun(words, from: index) {
-                if run.isDigitString, run.digits.count >= 8 { return true }
-                index = max(run.end, index + 1)
+            var span: SensitiveSpan
+            if let run = numberRun(words, from: index), run.isDigitString, run.digits.count >= 8 {
+                var keepFrom = run.end
+                var kept = 0
+                while keepFrom > index {
+                    let digits = numberRun([words[keepFrom - 1]], from: 0)?.digits.count ?? 0
+                    if kept + digits > 4 { break }
+                    kept += digits
+                    keepFrom -= 1
+                }
+                span = SensitiveSpan(range: index..<run.end, keptFrom: keepFrom, cleanDigits: run.digits)
+            } else if let noisy = noisyNumberRun(words, from: index) {
+                span = SensitiveSpan(range: noisy.span, keptFrom: noisy.keptFrom, cleanDigits: nil)
             } else {
-                index += 1
+                if let run = numberRun(words, from: index) { index = max(run.end, index + 1) } else { index += 1 }
+                continue
             }
+            // More digits after a word or two of noise: the same number goes on.
+            while true {
+                var next = span.range.upperBound
+                var gap = 0
+                while next < words.count, digitWeight(words[next]) == nil, gap < 2 {
+                    next += 1
+                    gap += 1
+                }
+                var end = next
+                while end < words.count, digitWeight(words[end]) != nil { end += 1 }
+                guard end - next >= 2 else { break }
+                span = SensitiveSpan(range: span.range.lowerBound..<end, keptFrom: end, cleanDigits: nil)
+            }
+            spans.append(span)
+            index = span.range.upperBound
         }
-        return false
+        return spans
+    }
+
+    // MARK: Numbers heard with recognition noise
+
+    /// Words a recognizer writes for a digit it half-heard ("want" or "won" for one, "to" for two, "free" for three,
+    /// "for" for four, "fix" for six, "ate" for eight, "mine" for nine, "owe" for oh). Alone they are ordinary words;
+    /// in a long run of digits they are digits.
+    static let soundsLikeDigit: Set<String> = [
+        "won", "want", "wan", "to", "too", "free", "tree", "for", "fore", "fife", "fix", "sex", "sicks", "ate", "hate", "mine", "nein", "owe",
+    ]
+
+    /// How many digits a word stands for in a spoken number, and whether it surely is one (a digit word, a written
+    /// number, a teen or a tens word: "forty five" in "four five three nine" said in pairs); `nil` for other words.
+    static func digitWeight(_ word: String) -> (digits: Int, sure: Bool)? {
+        if !word.isEmpty, word.allSatisfy(\.isNumber) { return (word.count, true) }
+        if word == "oh" || word == "o" { return (1, false) }
+        if let unit = units[word] { return (unit < 10 ? 1 : 2, true) }
+        if tens[word] != nil { return (2, true) }
+        if word == "double" || word == "triple" { return (0, true) }
+        if soundsLikeDigit.contains(word) { return (1, false) }
+        return nil
+    }
+
+    /// A card or account number the recognizer did not hear cleanly ("five three mine want to free for seven eight
+    /// …"): from `start`, a run of words standing for digits, with at most one other word at a time between them, that
+    /// adds up to 8 digits or more, of which at least 4 surely are, and in which at least 3 words in 4 stand for
+    /// digits. `keptFrom`: where the last four digits begin when they were heard cleanly as four digit words (they may
+    /// stay, as on a receipt); else the run's end.
+    static func noisyNumberRun(_ words: [String], from start: Int) -> (span: Range<Int>, keptFrom: Int)? {
+        guard start < words.count, digitWeight(words[start]) != nil else { return nil }
+        var end = start
+        var index = start
+        var digits = 0
+        var sure = 0
+        var digitWords = 0
+        while index < words.count {
+            if let weight = digitWeight(words[index]) {
+                digits += weight.digits
+                if weight.sure { sure += weight.digits }
+                digitWords += 1
+                end = index + 1
+            } else if index + 1 >= words.count || digitWeight(words[index + 1]) == nil || index == start {
+                break
+            }
+            index += 1
+        }
+        guard digits >= 8, sure >= 4, digitWords * 4 >= (end - start) * 3 else { return nil }
+        var keptFrom = end
+        if end - start > 4, words[(end - 4)..<end].allSatisfy({ units[$0].map { $0 < 10 } == true }) { keptFrom = end - 4 }
+        return (start..<end, keptFrom)
     }
 }
 

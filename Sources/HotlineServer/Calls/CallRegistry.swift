@@ -1,6 +1,7 @@
 public import Foundation
 public import HotlineCore
 public import Logging
+import Metrics
 import Synchronization
 
 // MARK: - Registry
@@ -26,8 +27,10 @@ public final class CallRegistry: Sendable {
 
     private struct State {
         var live: [String: LiveCall] = [:]
-        var finished: [String: CallView] = [:]
+        var finished: [String: (view: CallView, bytes: Int)] = [:]
         var finishedOrder: [String] = []
+        var finishedHead = 0
+        var finishedBytes = 0
         var callsByKey: [String: Int] = [:]
         var draining = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
@@ -36,9 +39,19 @@ public final class CallRegistry: Sendable {
     private let state = Mutex(State())
     /// How many finished calls' views are kept for lookups.
     public let retainedOutcomes: Int
+    /// How many bytes of finished calls' views are kept at most (a long call's transcript weighs more than a short one's).
+    public let retainedBytes: Int
 
-    /// Makes a registry keeping the last `retainedOutcomes` finished calls.
-    public init(retainedOutcomes: Int = 10_000) { self.retainedOutcomes = retainedOutcomes }
+    /// Makes a registry keeping the last `retainedOutcomes` finished calls, as long as they fit in `retainedBytes`.
+    public init(retainedOutcomes: Int = 10_000, retainedBytes: Int = 32 << 20) {
+        self.retainedOutcomes = retainedOutcomes
+        self.retainedBytes = retainedBytes
+        Self.retainedGauge.record(0)
+        Self.retainedBytesGauge.record(0)
+    }
+
+    static let retainedGauge = Gauge(label: "hotline_finished_calls_retained")
+    static let retainedBytesGauge = Gauge(label: "hotline_finished_calls_retained_bytes")
 
     /// Why a call was refused.
     public enum Refusal: Error, Equatable, CustomStringConvertible {
@@ -91,13 +104,23 @@ public final class CallRegistry: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.live[call.id] = nil
             if let key = entry.keyName { state.callsByKey[key, default: 1] -= 1 }
-            state.finished[call.id] = view
-            state.finishedOrder.append(call.id)
-            if state.finishedOrder.count > retainedOutcomes {
-                let drop = state.finishedOrder.count - retainedOutcomes
-                for id in state.finishedOrder.prefix(drop) { state.finished[id] = nil }
-                state.finishedOrder.removeFirst(drop)
+            let bytes = view.estimatedBytes
+            if let previous = state.finished[call.id] { state.finishedBytes -= previous.bytes } else { state.finishedOrder.append(call.id) }
+            state.finished[call.id] = (view, bytes)
+            state.finishedBytes += bytes
+            // The oldest go first, by count and by bytes.
+            while state.finishedOrder.count - state.finishedHead > retainedOutcomes
+                || (state.finishedBytes > retainedBytes && state.finishedOrder.count - state.finishedHead > 1) {
+                let id = state.finishedOrder[state.finishedHead]
+                state.finishedHead += 1
+                if let dropped = state.finished.removeValue(forKey: id) { state.finishedBytes -= dropped.bytes }
             }
+            if state.finishedHead > 1024, state.finishedHead * 2 > state.finishedOrder.count {
+                state.finishedOrder.removeFirst(state.finishedHead)
+                state.finishedHead = 0
+            }
+            Self.retainedGauge.record(state.finished.count)
+            Self.retainedBytesGauge.record(state.finishedBytes)
             var waiters: [CheckedContinuation<Void, Never>] = []
             if state.live.isEmpty { swap(&waiters, &state.idleWaiters) }
             return waiters
@@ -119,10 +142,13 @@ public final class CallRegistry: Sendable {
     /// How many calls are live.
     public var liveCount: Int { state.withLock { $0.live.count } }
 
+    /// Finished calls whose views are kept, and their estimated size in bytes.
+    public var retained: (calls: Int, bytes: Int) { state.withLock { ($0.finished.count, $0.finishedBytes) } }
+
     /// A call's view by id: live, or finished recently.
     public func view(of id: String) -> CallView? {
         if let live = live(id) { return live.ledger.withLock { CallView($0) } }
-        return state.withLock { $0.finished[id] }
+        return state.withLock { $0.finished[id]?.view }
     }
 
     /// Whether new calls are refused (shutting down).

@@ -53,4 +53,16 @@ public struct CallView: Sendable, Equatable, Codable {
         errors = record.errors
         transcript = ledger.lines.map { Line(speaker: $0.speaker, text: $0.text, at: $0.start, confidence: $0.confidence) }
     }
+
+    /// About how much memory the view takes: its strings, and a fixed cost per line and per view.
+    public var estimatedBytes: Int {
+        var bytes = 512 + id.utf8.count + (outcomeReason?.utf8.count ?? 0) + (callerNumber?.utf8.count ?? 0) + (endReason?.utf8.count ?? 0)
+        bytes += errors.reduce(0) { $0 + $1.utf8.count + 32 }
+        bytes += transcript.reduce(0) { $0 + $1.speaker.utf8.count + $1.text.utf8.count + 96 }
+        if let handoff {
+            bytes += 256 + handoff.queue.utf8.count + handoff.reason.utf8.count + handoff.transcript.reduce(0) { $0 + $1.utf8.count + 32 }
+            bytes += handoff.slots.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 64 }
+        }
+        return bytes
+    }
 }

@@ -13,7 +13,9 @@ import Synchronization
 /// must be the call UUID; the call starts with the first audio (its type gives the rate). Bot audio is paced at one
 /// 20 ms frame per 20 ms; barge-in stops sending; when the bot ends or hands off, the audio already sent plays out,
 /// then Hotline sends a hangup and closes, and the dialplan asks `/v1/calls/{uuid}` where to route the caller.
-struct AudioSocketServer: Service {
+struct AudioSocketServer: Service, CustomStringConvertible {
+    var description: String { "AudioSocketServer(\(configuration.audioSocketHost):\(configuration.audioSocketPort))" }
+
     let configuration: ServerConfiguration
     let host: CallHost
     let logger: Logger

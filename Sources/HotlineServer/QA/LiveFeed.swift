@@ -121,15 +121,17 @@ public final class LiveFeed: Sendable {
         var live: [String: CallRecord] = [:]
         /// When each other node last sent its live calls.
         var heard: [String: ContinuousClock.Instant] = [:]
-        var history: [(sequence: Int, event: FeedEvent)] = []
+        var history: [(sequence: Int, event: FeedEvent, bytes: Int)] = []
+        var historyBytes = 0
         var sequence = 0
         var relayFailing = 0
     }
 
     /// This node's name (events from other nodes carry theirs).
     public let node: String
-    /// Events kept for viewers that reconnect.
+    /// Events kept for viewers that reconnect, at most, and their bytes at most.
     public static let historyLimit = 2_000
+    public static let historyByteLimit = 4 << 20
     /// The largest payload sent whole through the relay (NOTIFY takes at most 8000 bytes).
     static let relayLimit = 7_900
     private let stream = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -154,6 +156,8 @@ public final class LiveFeed: Sendable {
         self.nodeTimeout = nodeTimeout
         self.logger = logger
         tasks = Mutex([])
+        Self.historyEvents.record(0)
+        Self.historyBytesGauge.record(0)
         guard let relay else {
             outgoing = nil
             return
@@ -244,8 +248,22 @@ public final class LiveFeed: Sendable {
             default: break
             }
             state.sequence += 1
-            state.history.append((state.sequence, event))
-            if state.history.count > Self.historyLimit + Self.historyLimit / 4 { state.history.removeFirst(state.history.count - Self.historyLimit) }
+            let bytes = event.estimatedBytes
+            state.history.append((state.sequence, event, bytes))
+            state.historyBytes += bytes
+            // Trimmed in batches (a quarter of the limit at a time), oldest first.
+            if state.history.count > Self.historyLimit + Self.historyLimit / 4 || state.historyBytes > Self.historyByteLimit + Self.historyByteLimit / 4 {
+                var drop = max(0, state.history.count - Self.historyLimit)
+                var bytes = state.historyBytes - state.history.prefix(drop).reduce(0) { $0 + $1.bytes }
+                while bytes > Self.historyByteLimit, drop < state.history.count - 1 {
+                    bytes -= state.history[drop].bytes
+                    drop += 1
+                }
+                state.history.removeFirst(drop)
+                state.historyBytes = bytes
+                Self.historyEvents.record(state.history.count)
+                Self.historyBytesGauge.record(state.historyBytes)
+            }
             return (Array(state.subscribers.values), state.sequence)
         }
         for subscriber in subscribers {
@@ -370,14 +388,14 @@ public final class LiveFeed: Sendable {
         let prefix = "\(self.stream)-"
         let resumed = state.withLock { state -> Bool in
             state.subscribers[id] = Subscriber(role: role, sink: continuation)
-            var missed: [(sequence: Int, event: FeedEvent)]?
+            var missed: [(sequence: Int, event: FeedEvent, bytes: Int)]?
             if let lastEventId, lastEventId.hasPrefix(prefix), let last = Int(lastEventId.dropFirst(prefix.count)), last <= state.sequence,
                let first = state.history.first?.sequence, last >= first - 1 {
                 missed = state.history.filter { $0.sequence > last }
             }
             // Yielded under the lock, so that no event can come between the viewer's past and its present.
             if let missed {
-                for (sequence, event) in missed { continuation.yield(FeedMessage(id: "\(stream)-\(sequence)", event: event.visible(to: role))) }
+                for (sequence, event, _) in missed { continuation.yield(FeedMessage(id: "\(stream)-\(sequence)", event: event.visible(to: role))) }
             } else {
                 let calls = Array(state.live.values).sorted { $0.startedAt < $1.startedAt }
                 let snapshot = FeedEvent(kind: .snapshot, callId: "", calls: calls, node: node)
@@ -412,4 +430,23 @@ public final class LiveFeed: Sendable {
     }
 
     static let viewers = Gauge(label: "hotline_qa_feed_viewers")
+    static let historyEvents = Gauge(label: "hotline_qa_feed_history_events")
+    static let historyBytesGauge = Gauge(label: "hotline_qa_feed_history_bytes")
+}
+
+extension FeedEvent {
+    /// About how much memory the event takes: its strings, words and records, and a fixed cost.
+    var estimatedBytes: Int {
+        func record(_ call: CallRecord) -> Int {
+            512 + call.id.utf8.count + (call.handoffSummary?.utf8.count ?? 0) + (call.outcomeReason?.utf8.count ?? 0)
+                + call.errors.reduce(0) { $0 + $1.utf8.count + 32 }
+        }
+        var bytes = 256 + callId.utf8.count
+        if let call { bytes += record(call) }
+        if let utterance { bytes += 256 + utterance.text.utf8.count * 2 + utterance.words.count * 64 + utterance.slots.count * 64 }
+        if let finding { bytes += 256 + finding.message.utf8.count }
+        if let calls { bytes += calls.reduce(0) { $0 + record($1) } }
+        if let ids { bytes += ids.reduce(0) { $0 + $1.utf8.count + 16 } }
+        return bytes
+    }
 }

@@ -10,7 +10,9 @@ public import ServiceLifecycle
 /// crashed, cut off), as *interrupted* at the end of their last line, so that no call stays "live" for ever, the QA
 /// lists and retention see them finished, and every node's live feed drops them. With one node on SQLite the same
 /// check finds nothing to do; a node that restarts closes its own leftovers first (``recoverOwnCalls(_:node:logger:)``).
-public struct NodeWatch: Service {
+public struct NodeWatch: Service, CustomStringConvertible {
+    public var description: String { "NodeWatch(node: \(node))" }
+
     let quality: QualityServices
     let node: String
     let interval: Duration

@@ -6,7 +6,9 @@ import ServiceLifecycle
 
 /// Runs beside the listeners: deletes calls past the retention period (at start and then every `interval`), and on
 /// shutdown — after the last call has ended — writes out what is queued, stops the live feed and closes the store.
-struct QualityStoreService: Service {
+struct QualityStoreService: Service, CustomStringConvertible {
+    var description: String { "QualityStoreService" }
+
     let quality: QualityServices
     let retentionDays: Double?
     let interval: Duration

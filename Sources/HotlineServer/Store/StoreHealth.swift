@@ -169,7 +169,9 @@ private final class DeadlineGate<T: Sendable>: Sendable {
 
 /// Probes the store every second (`SELECT 1` with the store's time limit), so an outage is seen within a few seconds
 /// even when nothing is being written, and its end as soon as it answers again; refreshes the queue gauges.
-public struct StoreProbe: Service {
+public struct StoreProbe: Service, CustomStringConvertible {
+    public var description: String { "StoreProbe" }
+
     let store: any TranscriptStore
     let health: StoreHealth
     let writer: StoreWriter?
