@@ -71,6 +71,7 @@ struct SoakBench: AsyncParsableCommand {
                 let sample = ((ContinuousClock.now - started).seconds / 60, finished.value, server.rssMB)
                 samples.append(sample)
                 print(String(format: "  %6.1f  %6d   %6d   %6.1f", sample.0, sample.1, failed.value, sample.2))
+                fflush(nil)  // a long run prints as it goes, also into a file
             }
             try await group.waitForAll()
         }

@@ -80,6 +80,31 @@ enum Flows {
 }
 
 @Suite struct FlowLoaderTests {
+    /// A state asking for a card or account number (a digits slot) listens with the digits grammar unless it names
+    /// another search; `search: digits` is accepted anywhere.
+    @Test func statesAskingForDigitsListenForDigits() throws {
+        let flow = try FlowLoader.parse("""
+            name: cards
+            start: ask_number
+            intents:
+              lost_card: {examples: [i lost my card, my card is gone]}
+              affirm: {examples: [yes, yes please]}
+            slots:
+              card_number: digits
+              amount: money
+            states:
+              ask_number: {ask: card_number, prompt: Please read me your card number., next: confirm}
+              ask_amount: {ask: amount, prompt: How much?, next: confirm}
+              confirm: {prompt: Is that right?, search: digits, on: {affirm: ask_number}}
+            """, source: "cards.yaml")
+        let states = try #require(flow.dialog?.states)
+        #expect(states["ask_number"]?.search == .digits)
+        #expect(states["ask_amount"]?.search == .domain)
+        #expect(states["confirm"]?.search == .digits)
+        #expect(StateSearch.digits.searchName == "digits")
+        #expect(DialogResponder.recognitionSearch(.digits) == .named("digits"))
+    }
+
     @Test(arguments: [
         ("name: x\nintents:\n  a:\n    exmples: [hi]\n", 4, 5, "unknown key 'exmples' in intent 'a'"),
         ("name: x\nintents:\n  a:\n    examples: hello\n", 4, 15, "examples of 'a' must be a list"),

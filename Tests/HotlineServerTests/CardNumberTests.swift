@@ -51,8 +51,8 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-cards-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let node = try await ServeNode.start("cards", directory: directory, store: #"{url: "sqlite:\#(directory)/calls.sqlite", node: cards}"#,
-                                             logLevel: "debug")
+        let node = try await ServeNode.start("cards", directory: directory, logLevel: "debug",
+                                             store: #"{url: "sqlite:\#(directory)/calls.sqlite", node: cards}"#)
         defer { if node.process.isRunning { kill(node.process.processIdentifier, SIGKILL) } }
         let shown = Mutex<[String]>([])
         let feed = LiveFeedClient(port: node.http, key: ServeNode.key) { event in

@@ -125,40 +125,18 @@ import Testing
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-nodes-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models").standardized.path
-            func node(_ name: String) throws -> (Process, String) {
-                try """
-                    http: {port: 0}
-                    audiosocket: {port: 0}
-                    auth:
-                      keys: [{name: qa, key: qa-key-0123456789abcdef, roles: [qa]}]
-                    bot: {flow: \(models)/flows/bank.yaml, caller_memory: \(directory)/\(name)-callers.json}
-                    calls: {recognizers: 1}
-                    store: {url: "\(scratch.url)", node: \(name), heartbeat_seconds: 0.5, node_timeout_seconds: 3, record_calls: false}
-                    qa: {rules: \(models)/qa/rules.yaml}
-                    log: {level: warning}
-                    """.write(toFile: "\(directory)/\(name).yaml", atomically: true, encoding: .utf8)
-                let server = Process()
-                server.executableURL = URL(fileURLWithPath: Self.executable)
-                server.arguments = ["serve", "--config", "\(directory)/\(name).yaml", "--ports-file", "\(directory)/\(name).json"]
-                server.standardError = FileHandle.nullDevice
-                try server.run()
-                return (server, "\(directory)/\(name).json")
+            func node(_ name: String) async throws -> ServeNode {
+                try await ServeNode.start(name, directory: directory, logLevel: "warning", store: #"""
+                    {url: "\#(scratch.url)", node: \#(name), heartbeat_seconds: 0.5, node_timeout_seconds: 3, record_calls: false}
+                    """#)
             }
-            func port(_ file: String, _ server: Process) async throws -> Int? {
-                for _ in 0..<1200 where server.isRunning {
-                    if let data = FileManager.default.contents(atPath: file),
-                       let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let port = object["audiosocket"] as? Int { return port }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                return nil
-            }
-            let (nodeA, fileA) = try node("node-a")
+            let serveA = try await node("node-a")
+            let nodeA = serveA.process
             defer { if nodeA.isRunning { kill(nodeA.processIdentifier, SIGKILL) } }
-            let (nodeB, fileB) = try node("node-b")
+            let serveB = try await node("node-b")
+            let nodeB = serveB.process
             defer { if nodeB.isRunning { kill(nodeB.processIdentifier, SIGKILL) } }
-            let audioSocket = try #require(try await port(fileA, nodeA), "node A did not start")
-            _ = try #require(try await port(fileB, nodeB), "node B did not start")
+            let audioSocket = serveA.audioSocket
 
             let call = OpenCall(port: audioSocket)
             let store = try await scratch.open()

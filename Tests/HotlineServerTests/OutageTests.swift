@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HotlineCore
 import HotlineServer
 import HotlineStore
@@ -24,8 +21,13 @@ import Testing
             target.host = "127.0.0.1"
             target.port = proxy.port
             let proxied = try #require(target.string)
-            let nodeA = try await ServeNode.start("node-a", directory: directory, store: #"{url: "\#(proxied)", node: node-a, heartbeat_seconds: 0.5, node_timeout_seconds: 3, timeout_seconds: 1.5, record_calls: false}"#)
-            let nodeB = try await ServeNode.start("node-b", directory: directory, store: #"{url: "\#(proxied)", node: node-b, heartbeat_seconds: 0.5, node_timeout_seconds: 3, timeout_seconds: 1.5, record_calls: false}"#)
+            func node(_ name: String) async throws -> ServeNode {
+                try await ServeNode.start(name, directory: directory, store: #"""
+                    {url: "\#(proxied)", node: \#(name), heartbeat_seconds: 0.5, node_timeout_seconds: 3, timeout_seconds: 1.5, record_calls: false}
+                    """#)
+            }
+            let nodeA = try await node("node-a")
+            let nodeB = try await node("node-b")
             defer {
                 for node in [nodeA, nodeB] where node.process.isRunning { kill(node.process.processIdentifier, SIGKILL) }
             }

@@ -4,7 +4,9 @@ import FoundationNetworking
 #endif
 import HotlineCore
 @testable import HotlineServer
+import HotlineStore
 import HotlineTestSupport
+import Logging
 import Testing
 
 /// The QA web page in headless Chromium (Debian's chromium and chromium-driver), as a reviewer uses it. Screenshots are
@@ -122,6 +124,61 @@ struct QAPageTests {
             try await browser.go(site + "/qa/logout")
             try await browser.go(site + "/qa")
             try await browser.wait("document.querySelector('#key')")
+        }
+    }
+
+    /// The database goes away while a supervisor watches the calls page (PostgreSQL through a proxy whose plug is
+    /// pulled): the page says so at once, still shows the live call, a reload gets the outage page (503) with the live
+    /// call instead of a spinner, and the page comes back by itself when the database does.
+    @Test(.enabled(if: StoreKind.available.contains(.postgres))) func storeOutageOnThePage() async throws {
+        try await withScratchStore(.postgres) { scratch in
+            var target = try #require(URLComponents(string: scratch.url))
+            let proxy = try await TCPProxy.start(to: target.host ?? "127.0.0.1", port: target.port ?? 5432)
+            defer { proxy.stop() }
+            target.host = "127.0.0.1"
+            target.port = proxy.port
+            var logger = Logger(label: "test-outage")
+            logger.logLevel = .critical
+            let store = try await TranscriptStores.open(try #require(target.string), timeout: 1, statementTimeout: 5, logger: logger)
+            var limits = StoreLimits()
+            limits.timeout = .seconds(1)
+            limits.readTimeout = .seconds(2)
+            let quality = QualityServices(store: store, node: "page-node", options: limits, encoder: nil, logger: logger)
+            try await TestServer.run(bot: ChattyBot(), quality: quality) { server in
+                let browser = try await Browser.start()
+                do {
+                    let site = "http://127.0.0.1:\(server.http)"
+                    func shot(_ name: String) async throws { try await browser.screenshot("\(Self.artifacts)/\(name).png") }
+                    try await browser.go(site + "/qa/login")
+                    try await browser.type(Keys.qa, into: "#key")
+                    try await browser.clickAndLoad("#login")
+                    try await browser.wait("document.querySelector('#results')")
+                    let call = OpenCall(port: server.audioSocket, speakAtOnce: false)
+                    try await browser.wait("document.getElementById('live-\(call.id)')")
+
+                    proxy.cut()
+                    try await browser.wait("!document.getElementById('store-status').hidden", timeout: .seconds(10))
+                    #expect((try await browser.run("return document.getElementById('store-status').textContent") as? String ?? "")
+                        .contains("transcript store is unavailable"))
+                    try await shot("10-store-down-banner")
+                    try await browser.go(site + "/qa")
+                    try await browser.wait("document.getElementById('outage')", timeout: .seconds(10))
+                    #expect(try await browser.run("return document.getElementById('live-\(call.id)') !== null") as? Bool == true,
+                            "the live call is still shown")
+                    try await shot("11-store-down-page")
+
+                    proxy.restore()
+                    try await browser.wait("document.querySelector('#results') && !document.getElementById('outage')", timeout: .seconds(20))
+                    #expect(try await browser.run("return document.getElementById('live-\(call.id)') !== null") as? Bool == true)
+                    try await shot("12-store-back")
+                    try await call.end()
+                } catch {
+                    try? await browser.screenshot("\(Self.artifacts)/outage-failure.png")
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
+            }
         }
     }
 }

@@ -118,11 +118,12 @@ final class OpenCall: Sendable {
                 try await outbound.write(.uuid(uuid))
                 let drain = Task { for try await _ in inbound {} }
                 let silence = ByteBuffer(bytes: [UInt8](repeating: 0, count: 320))
-                while !speaking.value.withLock({ $0 }) {
+                // A caller who hangs up before speaking says nothing.
+                while !speaking.value.withLock({ $0 }), !hangUp.value.withLock({ $0 }) {
                     try await outbound.write(.audio(silence, sampleRate: 8_000))
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                for frame in frames {
+                for frame in frames where !hangUp.value.withLock({ $0 }) || speaking.value.withLock({ $0 }) {
                     try await outbound.write(.audio(ByteBuffer(bytes: frame), sampleRate: 8_000))
                     try await Task.sleep(for: .milliseconds(5))
                 }
@@ -359,6 +360,11 @@ final class Shared<Value: Sendable>: Sendable {
                 if closed?.status != .live { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
+            // The watch tells the viewers and forgets the node right after closing its calls.
+            for _ in 0..<50 where !nodeB.feed.liveCalls.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+            for _ in 0..<50 where !(try await nodeB.store.silentNodes(olderThan: 1, except: "node-b").isEmpty) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             watch.cancel()
             let record = try #require(closed)
             #expect(record.status == .interrupted)
@@ -374,6 +380,35 @@ final class Shared<Value: Sendable>: Sendable {
                 try await fixture.store.close()
             }
         }
+    }
+
+    /// A viewer that reconnects with the id of the last event it saw gets what it missed; one whose id this node does
+    /// not know (another node, a restart) gets a fresh snapshot of the live calls.
+    @Test func feedViewerResumesOrStartsFromASnapshot() async throws {
+        let feed = LiveFeed(node: "n", logger: Logger(label: "test"))
+        let call = CallRecord(id: "c1", gateway: .twilio, callerNumber: "+15550100199", node: "n")
+        feed.publish(FeedEvent(kind: .callStarted, callId: "c1", call: call, node: "n"))
+        let (first, resumedFirst) = feed.subscribe(role: .qa, lastEventId: nil)
+        #expect(!resumedFirst)
+        var viewer = first.makeAsyncIterator()
+        let snapshot = try #require(await viewer.next())
+        #expect(snapshot.event.kind == .snapshot)
+        #expect(snapshot.event.calls?.map(\.id) == ["c1"])
+        #expect(snapshot.event.calls?.first?.callerNumber == "+1555…99", "masked for the qa role")
+        // Away while the call changes and ends.
+        feed.publish(FeedEvent(kind: .callUpdated, callId: "c1", call: call, node: "n"))
+        feed.publish(FeedEvent(kind: .callEnded, callId: "c1", call: call, node: "n"))
+        let (second, resumed) = feed.subscribe(role: .qa, lastEventId: snapshot.id)
+        #expect(resumed)
+        var back = second.makeAsyncIterator()
+        #expect(await back.next()?.event.kind == .callUpdated)
+        #expect(await back.next()?.event.kind == .callEnded)
+        let (third, resumedThird) = feed.subscribe(role: .qa, lastEventId: "elsewhere-7")
+        #expect(!resumedThird)
+        var fresh = third.makeAsyncIterator()
+        let again = await fresh.next()
+        #expect(again?.event.kind == .snapshot && again?.event.calls?.isEmpty == true)
+        feed.shutdown()
     }
 
     /// Two nodes on one PostgreSQL database: a viewer of node B sees node A's calls through LISTEN/NOTIFY, once, and

@@ -22,6 +22,27 @@ import Testing
         #expect(registry.liveCalls.map(\.id) == ["b"])
     }
 
+    /// Finished calls are kept by count and by bytes: long transcripts push the oldest out sooner; the newest stays.
+    @Test func finishedCallsBoundedByCountAndBytes() throws {
+        let registry = CallRegistry(retainedOutcomes: 100, retainedBytes: 40_000)
+        for index in 0..<300 {
+            let call = CallStart(id: "call-\(index)", gateway: .audioSocket)
+            var ledger = Self.ledger(call)
+            _ = ledger.begin()
+            let text = String(repeating: "a long line of words ", count: index % 2 == 0 ? 2 : 40)
+            let spoken = Utterance(channel: 0, speaker: "caller", start: 1, end: 2, text: text, confidence: 0.9, words: [])
+            _ = ledger.apply(.final(UtteranceResult(utterance: spoken, alternatives: [], search: .standard, decoding: .live, endpointedAt: 2, latency: 0.1)))
+            try registry.admit(call, ledger: ledger, limit: nil) { _ in }
+            registry.finish(call, failure: nil)
+            let retained = registry.retained
+            #expect(retained.calls <= 100)
+            #expect(retained.bytes <= 40_000 || retained.calls == 1)
+        }
+        #expect(registry.view(of: "call-299") != nil, "the newest is kept")
+        #expect(registry.view(of: "call-0") == nil, "the oldest went")
+        #expect(registry.retained.calls < 100, "the bytes bound bit before the count")
+    }
+
     /// A call that outlives the grace period is hung up, recorded as interrupted, and draining returns once it has ended.
     @Test func drainHangsUpLateCalls() async throws {
         let registry = CallRegistry()

@@ -22,7 +22,7 @@ final class ServeNode: Sendable {
     }
 
     /// Starts node `name` with its files in `directory`; `store` is the YAML of the `store` section; `logLevel` the log's.
-    static func start(_ name: String, directory: String, store: String, logLevel: String = "notice") async throws -> ServeNode {
+    static func start(_ name: String, directory: String, logLevel: String = "notice", store: String) async throws -> ServeNode {
         let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Models").standardized.path
         try """
             http: {port: 0}

@@ -383,9 +383,9 @@ public final class LiveFeed: Sendable {
     /// is true), else a snapshot of the live calls first; then every event as it happens.
     public func subscribe(role: Role, lastEventId: String?) -> (stream: AsyncStream<FeedMessage>, resumed: Bool) {
         let id = UUID()
-        let (stream, continuation) = AsyncStream.makeStream(of: FeedMessage.self, bufferingPolicy: .bufferingNewest(1_000))
+        let (messages, continuation) = AsyncStream.makeStream(of: FeedMessage.self, bufferingPolicy: .bufferingNewest(1_000))
         continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
-        let prefix = "\(self.stream)-"
+        let prefix = "\(stream)-"
         let resumed = state.withLock { state -> Bool in
             state.subscribers[id] = Subscriber(role: role, sink: continuation)
             var missed: [(sequence: Int, event: FeedEvent, bytes: Int)]?
@@ -404,7 +404,7 @@ public final class LiveFeed: Sendable {
             return missed != nil
         }
         Self.viewers.record(viewerCount)
-        return (stream, resumed)
+        return (messages, resumed)
     }
 
     private func unsubscribe(_ id: UUID) {

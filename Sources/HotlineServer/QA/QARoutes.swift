@@ -34,6 +34,8 @@ public struct QualityServices: Sendable {
     public let feed: LiveFeed
     public let recorder: TranscriptRecorder
     public let options: StoreLimits
+    /// Sign-ins checked lately (trusted through a store outage).
+    public let sessions = SessionCache()
 
     /// Puts `store` (opened and migrated) to work for node `node`: health, writer, live feed (relayed between nodes
     /// when the store can relay) and the observer of calls; `encoder` compresses recordings (`nil`: none are kept).

@@ -201,7 +201,9 @@ public struct StoreProbe: Service, CustomStringConvertible {
         let started = ContinuousClock.now
         do {
             try await withDeadline(timeout, "a probe") { [store] in try await store.ping() }
-            health.succeeded()
+            // A store that answers reads but still fails writes (a locked SQLite file, a read-only replica) is not back:
+            // then the writer's own next success says so.
+            if writer?.isFailing != true { health.succeeded() }
         } catch is CancellationError {
             return
         } catch {

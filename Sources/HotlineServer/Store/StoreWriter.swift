@@ -1,3 +1,4 @@
+import DequeModule
 public import HotlineCore
 public import Logging
 import Metrics
@@ -29,16 +30,22 @@ public enum StoreOperation: Sendable {
 /// oldest write are on `/metrics`. Only when the queue is full is a write dropped (counted and logged).
 public final class StoreWriter: Sendable {
     private struct State {
-        var queue: [(operation: StoreOperation, queuedAt: ContinuousClock.Instant)] = []
-        var head = 0
+        /// Queued writes, oldest first; a write leaves the queue (and memory) as soon as it is written.
+        var queue: Deque<(number: Int, operation: StoreOperation, queuedAt: ContinuousClock.Instant)> = []
+        var next = 0
         var writing = false
         var failing = false
         var refusals = 0
         var dropped = 0
         var written = 0
 
-        var depth: Int { queue.count - head }
-        var oldest: Duration { head < queue.count ? ContinuousClock.now - queue[head].queuedAt : .zero }
+        var depth: Int { queue.count }
+        var oldest: Duration { queue.first.map { ContinuousClock.now - $0.queuedAt } ?? .zero }
+
+        /// Takes the write numbered `number` off the queue, if it is still first (a full queue may have dropped it).
+        mutating func remove(_ number: Int) {
+            if queue.first?.number == number { queue.removeFirst() }
+        }
     }
 
     /// The store written to (time-limited, reporting to its health).
@@ -78,13 +85,13 @@ public final class StoreWriter: Sendable {
     public func enqueue(_ operation: StoreOperation) {
         let dropped = shared.state.withLock { state -> StoreOperation? in
             var dropped: StoreOperation?
-            if state.depth >= capacity {
+            if state.depth >= capacity, let oldest = state.queue.popFirst() {
                 // Full: the oldest write goes (the newest carry the latest state of a call).
-                dropped = state.queue[state.head].operation
-                state.head += 1
+                dropped = oldest.operation
                 state.dropped += 1
             }
-            state.queue.append((operation, .now))
+            state.next += 1
+            state.queue.append((state.next, operation, .now))
             Self.depth.record(state.depth)
             return dropped
         }
@@ -96,7 +103,7 @@ public final class StoreWriter: Sendable {
     }
 
     /// Writes waiting (including one being written).
-    public var pending: Int { shared.state.withLock { $0.queue.count - $0.head + ($0.writing ? 1 : 0) } }
+    public var pending: Int { shared.state.withLock { $0.queue.count } }
 
     /// Whether the last write failed (it is being retried).
     public var isFailing: Bool { shared.state.withLock { $0.failing } }
@@ -138,26 +145,22 @@ public final class StoreWriter: Sendable {
     private static func drain(_ shared: Shared, store: GuardedStore, logger: Logger) async {
         var backoff = Duration.milliseconds(50)
         while !Task.isCancelled {
-            let next = shared.state.withLock { state -> StoreOperation? in
-                guard state.head < state.queue.count else { return nil }
+            let next = shared.state.withLock { state -> (number: Int, operation: StoreOperation)? in
+                guard let first = state.queue.first else { return nil }
                 state.writing = true
-                return state.queue[state.head].operation
+                return (first.number, first.operation)
             }
-            guard let operation = next else { return }
+            guard let (number, operation) = next else { return }
             let started = ContinuousClock.now
             do {
                 try await write(operation, to: store)
                 writeTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 let (queued, oldest) = shared.state.withLock { state in
-                    state.head += 1
+                    state.remove(number)
                     state.written += 1
                     state.writing = false
                     state.failing = false
                     state.refusals = 0
-                    if state.head > 1024, state.head * 2 > state.queue.count {
-                        state.queue.removeFirst(state.head)
-                        state.head = 0
-                    }
                     return (state.depth, state.oldest)
                 }
                 depth.record(queued)
@@ -174,7 +177,7 @@ public final class StoreWriter: Sendable {
                 if refusals >= 3 {
                     // The store is up but refuses this write (bad data): it would block every write after it for ever.
                     shared.state.withLock { state in
-                        state.head += 1
+                        state.remove(number)
                         state.refusals = 0
                         state.failing = false
                     }
