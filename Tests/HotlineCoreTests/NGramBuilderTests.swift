@@ -48,6 +48,19 @@ import Testing
             intents: [IntentDefinition(name: "lost_card", examples: ["I lost my card!"])], source: "t.yaml"
         )
         let sentences = flow.languageModelSentences().map { $0.joined(separator: " ") }
-        #expect(Set(sentences) == ["i lost my card", "i lost my debit card", "i lost my bank card"])
+        let digits = Set(FlowDefinition.digitSentences.map { $0.joined(separator: " ") })
+        #expect(Set(sentences).subtracting(digits) == ["i lost my card", "i lost my debit card", "i lost my bank card"])
+        #expect(digits.isSubset(of: Set(sentences)), "every flow's model knows digit strings")
+    }
+
+    /// The digit sentences hold every ordered pair of digits, so the model has seen each digit follow each other one.
+    @Test func digitSentencesCoverEveryPairOfDigits() {
+        let names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        var pairs = Set<[String]>()
+        for sentence in FlowDefinition.digitSentences {
+            let digits = sentence.filter(names.contains)
+            for index in digits.indices.dropLast() { pairs.insert([digits[index], digits[index + 1]]) }
+        }
+        #expect(pairs.count == 100)
     }
 }
