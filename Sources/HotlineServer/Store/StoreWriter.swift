@@ -33,7 +33,6 @@ public final class StoreWriter: Sendable {
         /// Queued writes, oldest first; a write leaves the queue (and memory) as soon as it is written.
         var queue: Deque<(number: Int, operation: StoreOperation, queuedAt: ContinuousClock.Instant)> = []
         var next = 0
-        var writing = false
         var failing = false
         var refusals = 0
         var dropped = 0
@@ -102,7 +101,7 @@ public final class StoreWriter: Sendable {
         wake.yield()
     }
 
-    /// Writes waiting (including one being written).
+    /// Writes waiting (a write stays queued until it is written).
     public var pending: Int { shared.state.withLock { $0.queue.count } }
 
     /// Whether the last write failed (it is being retried).
@@ -147,7 +146,6 @@ public final class StoreWriter: Sendable {
         while !Task.isCancelled {
             let next = shared.state.withLock { state -> (number: Int, operation: StoreOperation)? in
                 guard let first = state.queue.first else { return nil }
-                state.writing = true
                 return (first.number, first.operation)
             }
             guard let (number, operation) = next else { return }
@@ -158,7 +156,6 @@ public final class StoreWriter: Sendable {
                 let (queued, oldest) = shared.state.withLock { state in
                     state.remove(number)
                     state.written += 1
-                    state.writing = false
                     state.failing = false
                     state.refusals = 0
                     return (state.depth, state.oldest)
@@ -169,7 +166,6 @@ public final class StoreWriter: Sendable {
             } catch {
                 failures.increment()
                 let refusals = shared.state.withLock { state -> Int in
-                    state.writing = false
                     state.failing = true
                     if store.isRejection(error) { state.refusals += 1 } else { state.refusals = 0 }
                     return state.refusals
