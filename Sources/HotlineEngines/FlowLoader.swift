@@ -23,7 +23,8 @@ public enum FlowLoader {
 
         mutating func flow(_ root: Node) throws(FlowError) -> FlowDefinition {
             let top = try mapping(root, "the flow")
-            try check(top, allowed: ["name", "description", "language", "synonyms", "intents", "states", "start", "voice", "slots", "handoff"], in: "the flow")
+            try check(top, allowed: ["name", "description", "language", "synonyms", "intents", "states", "start", "voice", "slots", "handoff", "after",
+                                     "services", "frustration"], in: "the flow")
             func value(_ key: String) -> (keyNode: Node, value: Node)? { top.first { $0.key == key }.map { ($0.keyNode, $0.value) } }
             guard let nameNode = value("name") else { throw fail(root, "the flow needs a 'name'") }
             let name = try string(nameNode.value, "name")
@@ -42,9 +43,12 @@ public enum FlowLoader {
             var topics: [String: String] = [:]
             var confirmations: [String: String] = [:]
             var exampleOwner: [String: String] = [:]
+            var serving: [(intent: String, fields: [(key: String, keyNode: Node, value: Node)], node: Node)] = []
             for intent in try mapping(intentsEntry.value, "intents") {
                 let fields = try mapping(intent.value, "intent '\(intent.key)'")
-                try check(fields, allowed: ["examples", "slots", "patterns", "description", "topic", "confirm"], in: "intent '\(intent.key)'")
+                try check(fields, allowed: ["examples", "slots", "patterns", "description", "topic", "confirm"] + Self.servingKeys, in: "intent '\(intent.key)'")
+                let how = fields.filter { Self.servingKeys.contains($0.key) }
+                if !how.isEmpty { serving.append((intent.key, how, intent.keyNode)) }
                 if let entry = fields.first(where: { $0.key == "topic" }) { topics[intent.key] = try string(entry.value, "topic") }
                 if let entry = fields.first(where: { $0.key == "confirm" }) { confirmations[intent.key] = try string(entry.value, "confirm") }
                 guard let examplesEntry = fields.first(where: { $0.key == "examples" }) else {
@@ -73,17 +77,105 @@ public enum FlowLoader {
             if let statesEntry = value("states") {
                 guard let startEntry = value("start") else { throw fail(statesEntry.keyNode, "a flow with 'states' needs 'start'") }
                 let names = Set(intents.map(\.name))
-                dialog = try self.dialog(states: statesEntry.value, start: startEntry.value, handoff: value("handoff")?.value, intents: names,
-                                         slots: slotDefinitions)
-                dialog?.intentSlots = intentSlots
-                dialog?.topics = topics
-                dialog?.confirmations = confirmations
+                var built = try self.dialog(states: statesEntry.value, start: startEntry.value, handoff: value("handoff")?.value, intents: names,
+                                            slots: slotDefinitions)
+                built.intentSlots = intentSlots
+                built.topics = topics
+                built.confirmations = confirmations
+                if let entry = value("services") {
+                    for service in try mapping(entry.value, "services") { built.services[service.key] = try string(service.value, "service '\(service.key)'") }
+                }
+                if let entry = value("frustration") { built.frustration = try strings(entry.value, "frustration") }
+                for (intent, fields, node) in serving {
+                    try self.serving(intent, fields: fields, node: node, into: &built, slots: slotDefinitions)
+                }
+                if let entry = value("after") {
+                    let after = try string(entry.value, "after")
+                    guard built.states[after] != nil else { throw fail(entry.value, "after: there is no state '\(after)'") }
+                    built.after = after
+                }
+                try checkWebhooks(built, node: statesEntry.keyNode)
+                dialog = built
+            } else if let first = serving.first {
+                throw fail(first.node, "intent '\(first.intent)' says how it is served, but the flow has no 'states' to talk through")
             }
             return FlowDefinition(name: name, description: description, language: language, synonyms: synonyms, intents: intents, source: source,
                                   dialog: dialog)
         }
 
         // MARK: Dialog
+
+        /// The keys with which an intent says how it is served.
+        static let servingKeys = ["answer", "say", "ask", "check", "webhook", "go", "handoff", "end"]
+
+        /// An intent's serving: `ask` (slot: question, in order), `check`, then `answer`/`say`, `webhook`, `go`, `handoff`, `end`.
+        func serving(_ intent: String, fields: [(key: String, keyNode: Node, value: Node)], node: Node, into dialog: inout DialogDefinition,
+                     slots: [String: SlotDefinition]) throws(FlowError) {
+            var service = IntentService(action: DialogAction())
+            for field in fields {
+                switch field.key {
+                case "answer", "say": service.action.say = try string(field.value, field.key)
+                case "webhook": service.action.webhook = try webhook(field.value)
+                case "handoff": service.action.handoff = try string(field.value, "handoff")
+                case "check": service.check = try string(field.value, "check")
+                case "go":
+                    let target = try string(field.value, "go")
+                    guard dialog.states[target] != nil else { throw fail(field.value, "no state '\(target)' to go to") }
+                    service.action.goTo = target
+                case "end":
+                    guard let flag = field.value.bool else { throw fail(field.value, "end must be true or false") }
+                    service.action.end = flag
+                default:
+                    for entry in try mapping(field.value, "ask") {
+                        guard let slot = slots[entry.key] else {
+                            throw fail(entry.keyNode, "ask: '\(entry.key)' is not a slot of this flow (declare it under the flow's 'slots')")
+                        }
+                        var item = IntentService.Field(slot: entry.key, prompt: "")
+                        if slot.kind == .builtin("digits") { item.search = .digits }
+                        if let prompt = entry.value.scalar?.string {
+                            item.prompt = prompt
+                        } else {
+                            let parts = try mapping(entry.value, "ask '\(entry.key)'")
+                            try check(parts, allowed: ["prompt", "reprompts", "search"], in: "ask '\(entry.key)'")
+                            for part in parts {
+                                switch part.key {
+                                case "prompt": item.prompt = try string(part.value, "prompt")
+                                case "reprompts": item.reprompts = try strings(part.value, "reprompts")
+                                default: item.search = try search(part.value)
+                                }
+                            }
+                            guard !item.prompt.isEmpty else { throw fail(entry.keyNode, "ask '\(entry.key)' needs a 'prompt'") }
+                        }
+                        service.form.append(item)
+                    }
+                }
+            }
+            if service.check != nil, service.form.isEmpty { throw fail(node, "intent '\(intent)': 'check' goes with 'ask'") }
+            if service.action.goTo != nil, service.action.handoff != nil { throw fail(node, "intent '\(intent)': 'go' and 'handoff' do not go together") }
+            // Each question of the form, and its check, is a state of the dialog.
+            for item in service.form {
+                let name = IntentService.stateName(intent: intent, part: item.slot)
+                dialog.states[name] = DialogState(name: name, prompt: item.prompt, search: item.search, reprompts: item.reprompts, ask: item.slot, form: intent)
+            }
+            if let check = service.check {
+                let name = IntentService.stateName(intent: intent, part: "check")
+                dialog.states[name] = DialogState(name: name, prompt: check, expects: ["affirm", "deny"], form: intent, isCheck: true)
+            }
+            dialog.serving[intent] = service
+        }
+
+        /// Webhook URLs name only services the flow declares, and are URLs once bound.
+        func checkWebhooks(_ dialog: DialogDefinition, node: Node) throws(FlowError) {
+            let sample = dialog.binding(services: dialog.services.mapValues { _ in "http://127.0.0.1:1" })
+            for url in sample.webhookURLs {
+                if let open = url.firstRange(of: "{"), let close = url[open.upperBound...].firstIndex(of: "}") {
+                    throw fail(node, "webhook url '\(url)' uses '\(url[open.lowerBound...close])', which is not one of the flow's 'services'")
+                }
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+                    throw fail(node, "webhook url must be http or https, not '\(url)'")
+                }
+            }
+        }
 
         /// The flow's slots: `name: KIND` (money, number, digits, date, time, yes_no) or
         /// `name: {type: choice, values: {value: [phrases]}}`.
@@ -98,7 +190,7 @@ public enum FlowLoader {
                     (kind, kindNode) = (scalar, entry.value)
                 } else {
                     fields = try mapping(entry.value, "slot '\(entry.key)'")
-                    try check(fields, allowed: ["type", "values"], in: "slot '\(entry.key)'")
+                    try check(fields, allowed: ["type", "values", "marked_by"], in: "slot '\(entry.key)'")
                     guard let typeEntry = fields.first(where: { $0.key == "type" }) else { throw fail(entry.keyNode, "slot '\(entry.key)' needs a 'type'") }
                     (kind, kindNode) = (try string(typeEntry.value, "type"), typeEntry.value)
                 }
@@ -110,7 +202,8 @@ public enum FlowLoader {
                         values[value.key] = try strings(value.value, "phrases for '\(value.key)'")
                     }
                     guard !values.isEmpty else { throw fail(valuesEntry.value, "slot '\(entry.key)' has no values") }
-                    result[entry.key] = SlotDefinition(name: entry.key, kind: .choice(values))
+                    let markers = try fields.first(where: { $0.key == "marked_by" }).map { entry throws(FlowError) in try strings(entry.value, "marked_by") } ?? []
+                    result[entry.key] = SlotDefinition(name: entry.key, kind: .choice(values), markers: markers)
                 } else {
                     guard SlotDefinition.builtinKinds.contains(kind) else {
                         throw fail(kindNode, "slot '\(entry.key)': unknown type '\(kind)' (expected \(kinds), or {type: choice, values: …})")
@@ -196,7 +289,8 @@ public enum FlowLoader {
             try check(fields, allowed: ["url", "timeout", "fallback"], in: "webhook")
             guard let urlEntry = fields.first(where: { $0.key == "url" }) else { throw fail(node, "webhook needs a 'url'") }
             let url = try string(urlEntry.value, "url")
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+            // `{service}/path` is checked once the flow's services are known.
+            guard url.hasPrefix("{") || URL(string: url).map({ ["http", "https"].contains($0.scheme ?? "") }) == true else {
                 throw fail(urlEntry.value, "webhook url must be http or https, not '\(url)'")
             }
             guard let fallback = fields.first(where: { $0.key == "fallback" }) else { throw fail(node, "webhook needs a spoken 'fallback'") }

@@ -9,13 +9,16 @@ struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
         abstract: "Talk to a flow by typing: the same dialog a caller gets, without audio.",
-        discussion: "Type what a caller would say; an empty line is silence (no input). Ends when the bot ends the call or hands off."
+        discussion: """
+            Type what a caller would say; an empty line is silence (no input). Ends when the bot ends the call or hands off. \
+            The flow's webhook services are bound as in 'hotline serve' (the bank flow's 'sample' is the built-in sample bank).
+            """
     )
 
     @Option(help: "Flow file.")
     var flow: String = defaultFlowPath
 
-    @Flag(help: "Show the intent, confidence and slots behind each answer.")
+    @Flag(help: "Show the intent, state and slots behind each answer.")
     var verbose = false
 
     @Option(help: "The caller's number: calls from the same number are linked (caller memory).")
@@ -24,40 +27,40 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "Caller memory file.")
     var memory = ".hotline/callers.json"
 
+    @OptionGroup var services: FlowServiceOptions
+
     func run() async throws {
         let definition = try loadFlow(flow)
-        guard let dialog = definition.dialog else {
+        guard let unbound = definition.dialog else {
             printError("error: \(flow): the flow has no states to talk through")
             throw ExitCode(2)
         }
-        var session = DialogSession(dialog: dialog, matcher: definition.makeMatcher())
+        let (dialog, bank) = try await services.bind(unbound)
         let callers = caller.map { _ in FileCallerMemory(path: memory) }
         let returning = caller.flatMap { callers?.recall($0)?.lastTopic }
-        var turn = returning.map { session.start(returningAbout: $0) } ?? session.start()
-        printOut("bot: \(turn.say)\n")
-        while !turn.end {
+        let responder = DialogResponder(dialog: dialog, matcher: definition.makeMatcher(), returningTopic: returning, webhooks: HTTPWebhooks())
+        var reply = await responder.opening() ?? Reply(text: "")
+        printOut("bot: \(reply.text)\n")
+        while !reply.hangUp && reply.handoff == nil {
             printOut("you: ")
             guard let line = readLine() else { break }
-            let text = line.trimmingCharacters(in: .whitespaces)
-            turn = text.isEmpty ? session.noInput() : session.hear(text)
-            if let call = turn.webhook {
-                let data = try? await HTTPWebhooks().fetch(call, payload: session.webhookPayload)
-                turn = session.complete(call, with: data)
-            }
+            reply = await responder.respond(toText: line)
             if verbose {
-                let slots = session.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", ")
-                printOut("     [intent \(turn.intent ?? "none"), state \(session.state)\(slots.isEmpty ? "" : ", slots \(slots)")]\n")
+                let slots = responder.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", ")
+                let acted = responder.acted.isEmpty ? "none" : responder.acted.joined(separator: ", ")
+                printOut("     [acted on \(acted), state \(responder.state)\(slots.isEmpty ? "" : ", slots \(slots)")]\n")
             }
-            printOut("bot: \(turn.say)\n")
+            printOut("bot: \(reply.text)\n")
         }
+        await bank?.stop()
         if let caller, let callers {
-            callers.remember(caller, topic: session.topic, outcome: turn.handoff.map { "handed to \($0.queue)" } ?? (turn.end ? "completed" : "caller left"), at: Date())
+            let outcome = reply.handoff.map { "handed to \($0.queue)" } ?? (reply.hangUp ? "completed" : "caller left")
+            callers.remember(caller, topic: responder.topic, outcome: outcome, at: Date())
         }
-        if let handoff = turn.handoff {
+        if let handoff = reply.handoff {
             printOut("\n→ handed to queue '\(handoff.queue)': \(handoff.reason)\n")
-            printOut("  intent: \(handoff.intent ?? "unknown")" + (handoff.slots.isEmpty ? "" : "; slots: " + handoff.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", ")) + "\n")
-            for line in handoff.transcript { printOut("  \(line)\n") }
-        } else if turn.end {
+            printOut(CallLedger.summary(handoff).split(separator: "\n").dropFirst().map { "  \($0)\n" }.joined())
+        } else if reply.hangUp {
             printOut("\n→ call ended by the bot\n")
         }
     }

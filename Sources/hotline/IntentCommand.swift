@@ -192,7 +192,7 @@ struct Understanding {
 // MARK: - hotline flow
 
 struct FlowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Work with flow files.", subcommands: [FlowCheck.self])
+    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Work with flow files.", subcommands: [FlowCheck.self, FlowTest.self])
 }
 
 struct FlowCheck: ParsableCommand {

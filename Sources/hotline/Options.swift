@@ -2,6 +2,8 @@ public import ArgumentParser
 import Foundation
 public import HotlineCore
 import HotlineEngines
+import HotlineServer
+import Logging
 
 // MARK: - Shared options
 
@@ -177,4 +179,29 @@ func humanDuration(_ seconds: Double) -> String {
     if seconds >= 3600 { return String(format: "%d h %02d min", Int(seconds) / 3600, Int(seconds) / 60 % 60) }
     if seconds >= 60 { return String(format: "%d min %02d s", Int(seconds) / 60, Int(seconds) % 60) }
     return String(format: "%.1f s", seconds)
+}
+
+// MARK: - The systems a flow's webhooks call
+
+/// `--service NAME=URL`: where a flow's webhook service is (`sample` for the built-in sample bank).
+struct FlowServiceOptions: ParsableArguments {
+    @Option(name: .customLong("service"), help: ArgumentHelp("A flow service's URL, NAME=URL (repeatable); 'sample' is the built-in sample bank.",
+                                                             valueName: "name=url"))
+    var services: [String] = []
+
+    /// The services as a table; a malformed one is a usage error.
+    func table() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in services {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--service wants NAME=URL, not '\(entry)'") }
+            result[parts[0]] = parts[1]
+        }
+        return result
+    }
+
+    /// The dialog with its services bound (starting the sample bank where a service is `sample`).
+    func bind(_ dialog: DialogDefinition, extra: [String: String] = [:]) async throws -> (DialogDefinition, SampleBank?) {
+        try await SampleBank.bind(dialog, overrides: extra.merging(try table()) { $1 }, logger: Logger(label: "hotline.flow"))
+    }
 }

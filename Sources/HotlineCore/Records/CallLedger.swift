@@ -298,6 +298,8 @@ public struct CallLedger: Sendable {
     public static func summary(_ handoff: Handoff) -> String {
         var lines = ["reason: \(handoff.reason)"]
         if let intent = handoff.intent { lines.append("intent: \(intent)") }
+        if !handoff.pending.isEmpty { lines.append("also asked, not served: " + handoff.pending.joined(separator: ", ")) }
+        if !handoff.served.isEmpty { lines.append("served by the bot: " + handoff.served.joined(separator: ", ")) }
         if !handoff.slots.isEmpty { lines.append("slots: " + handoff.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", ")) }
         lines += handoff.transcript.map(redactor.redactKeepingForm)
         return lines.joined(separator: "\n")

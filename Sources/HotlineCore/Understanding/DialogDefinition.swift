@@ -105,10 +105,20 @@ public struct DialogState: Sendable, Equatable {
     public var ask: String?
     /// Where an `ask` state goes once its slot is filled.
     public var next: String?
+    /// For the states the flow makes from an intent's `ask` and `check`: the intent whose form this state belongs to.
+    public var form: String?
+    /// Whether this is the check of a form ("To confirm, …. Is that right?").
+    public var isCheck = false
+
+    /// Whether the state is an open question ("How can I help?"): no slot asked, no answer expected, no form.
+    public var isOpen: Bool { ask == nil && form == nil && expects.isEmpty && transitions.keys.allSatisfy { !Interpretation.answerIntents.contains($0) } }
 
     /// Makes a state.
     public init(name: String, prompt: String, search: StateSearch = .domain, expects: [String] = [], reprompts: [String] = [],
-                noInput: String? = nil, transitions: [String: DialogAction] = [:], ask: String? = nil, next: String? = nil) {
+                noInput: String? = nil, transitions: [String: DialogAction] = [:], ask: String? = nil, next: String? = nil, form: String? = nil,
+                isCheck: Bool = false) {
+        self.form = form
+        self.isCheck = isCheck
         self.name = name
         self.prompt = prompt
         self.search = search
@@ -119,6 +129,47 @@ public struct DialogState: Sendable, Equatable {
         self.ask = ask
         self.next = next
     }
+}
+
+/// How a flow serves one intent wherever the caller asks for it: slots to ask for, a check, then an action.
+public struct IntentService: Sendable, Equatable {
+    /// One slot the form asks for.
+    public struct Field: Sendable, Equatable {
+        /// The slot.
+        public var slot: String
+        /// The question ("How much would you like to transfer?").
+        public var prompt: String
+        /// Said after an answer that does not fill it.
+        public var reprompts: [String] = []
+        /// The search the answer is heard with.
+        public var search: StateSearch = .domain
+
+        /// Makes a field.
+        public init(slot: String, prompt: String, reprompts: [String] = [], search: StateSearch = .domain) {
+            self.slot = slot
+            self.prompt = prompt
+            self.reprompts = reprompts
+            self.search = search
+        }
+    }
+
+    /// The slots asked for, in order; a slot the call already has is not asked.
+    public var form: [Field] = []
+    /// The question that checks the form before acting ("To confirm, you'd like to move {amount} dollars …?"): yes
+    /// acts, no asks again, a correction changes that slot and checks again.
+    public var check: String?
+    /// What serving it does: answer (`say`), fetch (`webhook`), go to a state, hand off, end the call.
+    public var action: DialogAction
+
+    /// Makes a service.
+    public init(form: [Field] = [], check: String? = nil, action: DialogAction) {
+        self.form = form
+        self.check = check
+        self.action = action
+    }
+
+    /// The state name of the form's question for `slot`, or of its check.
+    public static func stateName(intent: String, part: String) -> String { "\(intent).\(part)" }
 }
 
 /// Where callers are handed to a person.
@@ -155,6 +206,49 @@ public struct DialogDefinition: Sendable, Equatable {
     /// How the bot checks an uncertain understanding of each intent ("report a lost or stolen card"), completing
     /// "It sounds like you'd like to …".
     public var confirmations: [String: String] = [:]
+    /// How each intent is served wherever the caller asks for it (a state's own `on` rule comes first).
+    public var serving: [String: IntentService] = [:]
+    /// The state the bot goes to once a request is served and none is waiting ("Is there anything else?"); `nil`
+    /// stays where the caller is.
+    public var after: String?
+    /// Words and phrases that show a caller losing patience, on top of the built-in ones.
+    public var frustration: [String] = []
+    /// The systems webhooks call, by name: a webhook URL `{bank}/v1/balance` uses `bank`. `sample` stands for the
+    /// built-in sample bank.
+    public var services: [String: String] = [:]
+
+    /// The intent a flow names for requests it does not serve ("what's the weather like"): answered with its `say`,
+    /// or handed off, never confirmed as something else.
+    public static let outOfScope = "out_of_scope"
+
+    /// The dialog with `{service}` placeholders in webhook URLs replaced by `urls` (then by the flow's own `services`).
+    public func binding(services urls: [String: String]) -> DialogDefinition {
+        var bound = self
+        let table = services.merging(urls) { $1 }
+        func bind(_ action: inout DialogAction) {
+            guard var call = action.webhook else { return }
+            for (name, url) in table { call.url = call.url.replacingOccurrences(of: "{\(name)}", with: url.hasSuffix("/") ? String(url.dropLast()) : url) }
+            action.webhook = call
+        }
+        for (name, var state) in bound.states {
+            for (intent, var action) in state.transitions {
+                bind(&action)
+                state.transitions[intent] = action
+            }
+            bound.states[name] = state
+        }
+        for (intent, var service) in bound.serving {
+            bind(&service.action)
+            bound.serving[intent] = service
+        }
+        bound.services = table
+        return bound
+    }
+
+    /// Every webhook URL the flow uses (after binding).
+    public var webhookURLs: [String] {
+        (states.values.flatMap { $0.transitions.values.compactMap(\.webhook?.url) } + serving.values.compactMap(\.action.webhook?.url)).sorted()
+    }
 
     /// Makes a dialog.
     public init(start: String, states: [String: DialogState], handoff: HandoffPolicy = HandoffPolicy(), slots: [String: SlotDefinition] = [:],

@@ -8,6 +8,7 @@ import Synchronization
 public final class DialogResponder: CallResponder, TextResponding {
     private let session: Mutex<DialogSession>
     private let lastIntent = Mutex<String?>(nil)
+    private let lastActed = Mutex<[String]>([])
     private let handoffs = Mutex<Handoff?>(nil)
     /// What this caller called about last time, if they called before.
     private let returningTopic: String?
@@ -58,29 +59,45 @@ public final class DialogResponder: CallResponder, TextResponding {
     /// The dialog state the caller is in.
     public var state: String { session.withLock { $0.state } }
 
-    /// Runs a turn's webhook (if any) and returns the finished turn's reply.
-    private func settle(_ turn: DialogTurn) async -> Reply {
-        guard let call = turn.webhook else { return reply(turn) }
-        let payload = session.withLock { $0.webhookPayload }
-        var data: [String: String]?
-        var failure: String?
-        if let webhooks {
-            do {
-                data = try await webhooks.fetch(call, payload: payload)
-            } catch {
-                failure = "\(call.url): \(error)"
+    /// The slots heard so far (masked).
+    public var slots: [String: String] { session.withLock { $0.slots } }
+
+    /// Runs a turn's webhooks (a served request can lead straight to the next, which may need one too) and returns the
+    /// finished turn's reply.
+    private func settle(_ first: DialogTurn) async -> Reply {
+        var turn = first
+        var acted = first.acted
+        for _ in 0..<8 {
+            guard let call = turn.webhook else { break }
+            let payload = session.withLock { $0.webhookPayload }
+            var data: [String: String]?
+            var failure: String?
+            if let webhooks {
+                do {
+                    data = try await webhooks.fetch(call, payload: payload)
+                } catch {
+                    failure = "\(call.url): \(error)"
+                }
+            } else {
+                failure = "\(call.url): no webhook client is configured"
             }
-        } else {
-            failure = "\(call.url): no webhook client is configured"
+            let said = turn.say
+            var completed = session.withLock { $0.complete(call, with: data, failure: failure) }
+            let outcome = completed.heard
+            completed.heard = turn.heard
+            completed.heard?.progress = outcome?.progress
+            completed.heard?.failure = outcome?.failure
+            completed.heard?.request = outcome?.request ?? turn.heard?.request
+            completed.say = [said, completed.say].filter { !$0.isEmpty }.joined(separator: " ")
+            acted += completed.acted.filter { !acted.contains($0) }
+            turn = completed
         }
-        var completed = session.withLock { $0.complete(call, with: data, failure: failure) }
-        let outcome = completed.heard
-        completed.heard = turn.heard
-        completed.heard?.progress = outcome?.progress
-        completed.heard?.failure = outcome?.failure
-        completed.heard?.request = outcome?.request ?? turn.heard?.request
-        return reply(completed)
+        turn.acted = acted
+        return reply(turn)
     }
+
+    /// The intents acted on in the last turn, in order.
+    public var acted: [String] { lastActed.withLock { $0 } }
 
     /// The dialog's answer to a silence.
     public func noInput(silence: Double) async -> Reply? {
@@ -89,6 +106,7 @@ public final class DialogResponder: CallResponder, TextResponding {
 
     private func reply(_ turn: DialogTurn) -> Reply {
         lastIntent.withLock { $0 = turn.intent }
+        lastActed.withLock { $0 = turn.acted }
         if let handoff = turn.handoff { handoffs.withLock { $0 = handoff } }
         return Reply(text: turn.say, nextSearch: DialogResponder.recognitionSearch(turn.search), hangUp: turn.end && turn.handoff == nil,
                      handoff: turn.handoff, interpretation: turn.heard)
@@ -107,4 +125,10 @@ public protocol TextResponding: Sendable {
     var state: String { get }
     /// The handoff, once made.
     var handoff: Handoff? { get }
+    /// The intents acted on in the last turn, in order.
+    var acted: [String] { get }
+    /// The slots heard so far (masked).
+    var slots: [String: String] { get }
+    /// The caller's first request.
+    var topic: String? { get }
 }

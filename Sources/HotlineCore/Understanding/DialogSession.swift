@@ -8,20 +8,27 @@ public struct Handoff: Sendable, Equatable, Codable {
     public var queue: String
     /// Why: "caller asked for a person", "repeated no match", "no input", "caller frustrated", or the flow's action.
     public var reason: String
-    /// The caller's main intent so far.
+    /// The request in hand when the call was handed over (what the person should pick up).
     public var intent: String?
     /// Slots heard (sensitive values masked).
     public var slots: [String: String]
     /// The conversation so far, "caller: …" and "bot: …" lines (sensitive digits masked).
     public var transcript: [String]
+    /// Other requests the caller made that the bot had not served yet, in the order it would have taken them.
+    public var pending: [String] = []
+    /// Requests the bot served before handing over.
+    public var served: [String] = []
 
     /// Makes a handoff.
-    public init(queue: String, reason: String, intent: String? = nil, slots: [String: String] = [:], transcript: [String] = []) {
+    public init(queue: String, reason: String, intent: String? = nil, slots: [String: String] = [:], transcript: [String] = [],
+                pending: [String] = [], served: [String] = []) {
         self.queue = queue
         self.reason = reason
         self.intent = intent
         self.slots = slots
         self.transcript = transcript
+        self.pending = pending
+        self.served = served
     }
 }
 
@@ -37,13 +44,20 @@ public struct DialogTurn: Sendable, Equatable {
     public var end: Bool
     /// The intent heard, if any.
     public var intent: String?
-    /// Data to fetch before the bot can answer: call ``DialogSession/complete(_:with:)`` with the result.
+    /// Data to fetch before the bot can answer: call ``DialogSession/complete(_:with:failure:)`` with the result.
     public var webhook: WebhookCall?
     /// What was understood from the caller's words, on turns that answer them.
     public var heard: Interpretation? = nil
+    /// The requests the bot acted on in this turn, in order (a turn can serve one and start the next).
+    public var acted: [String] = []
 }
 
 /// One caller's way through a dialog. Not thread-safe: one per call, driven by its session.
+///
+/// A flow says once how each intent is served (``IntentService``); the caller may ask for any of them at any moment.
+/// A request made while another is in hand (in the middle of a form, at a yes/no question) is served and the bot
+/// comes back to the first ("Now, back to your transfer."); several requests in one sentence are queued and served in
+/// turn ("You also asked about your balance."); what is still waiting at a handoff goes in its summary.
 public struct DialogSession: Sendable {
     /// The dialog.
     public let dialog: DialogDefinition
@@ -53,25 +67,62 @@ public struct DialogSession: Sendable {
     public private(set) var state: String
     /// Slot values heard so far (masked where sensitive).
     public private(set) var slots: [String: String] = [:]
-    /// The caller's main intent (the first one recognised that is not a yes, no or repeat).
+    /// The caller's main intent (the first request recognised).
     public private(set) var topic: String?
-    /// The request being dealt with now (the latest intent that is not a yes, no or repeat): webhooks and `ask`
-    /// states work for it, while `topic` stays the reason the caller first gave.
+    /// The request being dealt with now: webhooks, forms and handoffs work for it.
     public private(set) var request: String?
+    /// Requests served so far, in order.
+    public private(set) var served: [String] = []
+
+    /// A request waiting its turn: said with another, or interrupted by one.
+    private struct Waiting: Sendable {
+        var intent: String
+        /// The words it was asked in (its slots come from them).
+        var text: String
+        /// The state to come back to, for a request that was interrupted.
+        var resume: String?
+    }
+
+    private var waiting: [Waiting] = []
+    /// Whether the current state belongs to the request in hand (a form, a question about it), so that another request
+    /// interrupts it rather than replaces it.
+    private var inProgress = false
     private var transcript: [String] = []
     /// What a returning caller last called about; a "yes" to the opening question means that again.
     private var returningTopic: String?
     private var noMatches = 0
     private var noInputs = 0
-    private var pendingAction: (action: DialogAction, intent: String)?
+    private var pendingAction: (action: DialogAction, intent: String, preface: String)?
     /// Values fetched by webhooks, for `{placeholders}`.
     private var fetched: [String: String] = [:]
     private var lastPrompt = ""
     /// The intent the bot asked the caller to confirm ("you'd like …, is that right?"), with the words it was heard in.
     private var unconfirmed: (intent: String, text: String)?
+    /// A request whose system failed: the bot offered a person and waits for yes or no.
+    private var offered: (intent: String, failure: String)?
+    /// How often the caller said the bot got them wrong (a "no" to its confirmation or its guess).
+    private var misunderstood = 0
+    /// Turns in which the caller sounded frustrated, and what they said.
+    private var frustration: [String] = []
+    /// How often each thing was said, so the bot never says the same question a third time.
+    private var said: [String: Int] = [:]
+    /// Slots in the order they were last filled (a correction without a marker goes to the latest).
+    private var filledOrder: [String] = []
+    /// Intents acted on in the current turn.
+    private var acted: [String] = []
 
     /// Intents that answer a question rather than state a request.
     static let answers = Interpretation.answerIntents
+    /// Requests every state honours, whatever the flow says.
+    static let global: Set<String> = ["speak_to_agent", "repeat", "goodbye", "complaint"]
+
+    /// Words and phrases that show a caller losing patience.
+    public static let frustrationPhrases = [
+        "ridiculous", "useless", "stupid", "pathetic", "waste of time", "i already told you", "i already said", "i just told you",
+        "i just said", "are you deaf", "you are not listening", "you're not listening", "not listening", "for god's sake", "for crying out loud",
+        "what the hell", "damn", "fed up", "sick of this", "sick and tired", "so annoying", "i'm annoyed", "i am annoyed", "angry", "furious",
+        "frustrated", "frustrating", "this is not working", "this isn't working", "stupid machine", "stupid robot", "terrible", "awful",
+    ]
 
     /// Starts at the dialog's first state.
     public init(dialog: DialogDefinition, matcher: IntentMatcher) {
@@ -92,10 +143,12 @@ public struct DialogSession: Sendable {
     /// "yes" takes them straight there.
     public mutating func start(returningAbout topic: String) -> DialogTurn {
         returningTopic = topic
-        let subject = dialog.topics[topic] ?? topic.replacingOccurrences(of: "_", with: " ")
         let current = dialog.states[state]!
-        return speak("Welcome back. Are you calling about \(subject) again? If not, just tell me how I can help.", search: current.search)
+        return speak("Welcome back. Are you calling about \(subject(topic)) again? If not, just tell me how I can help.", search: current.search)
     }
+
+    /// How the bot names a request: the flow's `topic` ("your transfer"), else its name in words.
+    func subject(_ intent: String) -> String { dialog.topics[intent] ?? intent.replacingOccurrences(of: "_", with: " ") }
 
     /// "It sounds like you'd like to check your balance. Is that right?"
     func confirmation(of intent: String) -> String {
@@ -106,79 +159,181 @@ public struct DialogSession: Sendable {
     /// The caller said nothing.
     public mutating func noInput() -> DialogTurn {
         noInputs += 1
+        acted = []
         let current = dialog.states[state]!
         if noInputs >= dialog.handoff.maximumNoInput { return handOff(reason: "no input", queue: nil) }
-        return speak(fill(current.noInput ?? lastPrompt), search: current.search)
+        return speak(fill(current.noInput ?? lastPrompt), search: current.search, again: true)
     }
+
+    // MARK: - A caller turn
 
     /// The caller said something (text, or a recognition with its n-best list).
     public mutating func hear(_ text: String, recognition: Recognition? = nil) -> DialogTurn {
         noInputs = 0
-        let masked = slotExtractor.redact(text)
-        transcript.append("caller: \(masked)")
+        acted = []
+        transcript.append("caller: \(slotExtractor.redact(text))")
         let extracted = slotExtractor.extract(from: text)
+        // Numbers heard anywhere are kept by kind (masked), so a handoff shows what the caller read out.
         var heardSlots = Dictionary(extracted.map { ($0.name, $0.masked) }, uniquingKeysWith: { $1 })
         slots.merge(heardSlots) { $1 }
         let heardIn = state
         let guess = unconfirmed  // a question about a guess is answered now or not at all
         unconfirmed = nil
-        // An answer to an `ask` state's question fills its slot and moves on, whatever intent the words resemble.
-        if let asked = dialog.states[state]?.ask, let definition = dialog.slots[asked],
-           let value = definition.value(in: text, extracted: extracted, asked: true)
-        {
-            slots[asked] = value.masked
-            heardSlots[asked] = value.masked
-            heardSlots.merge(fillSlots(of: request, text: text, extracted: extracted)) { $1 }
-            noMatches = 0
-            var turn = moveOn(to: dialog.states[state]?.next)
-            turn.heard = Interpretation(intent: nil, confidence: recognition?.confidence ?? 1, slots: heardSlots, state: heardIn, request: request,
-                                        progress: asksAboutRequest(state) ? .asking : .served)
-            return turn
+        let offer = offered
+        offered = nil
+        let patience = frustration.count
+        var turn = respond(text, recognition: recognition, extracted: extracted, guess: guess, offer: offer, heardSlots: &heardSlots)
+        if frustration.count > patience, turn.handoff == nil, !turn.say.isEmpty { turn.say = "I'm sorry for the trouble. " + turn.say }
+        let own = turn.heard?.slots ?? [:]
+        turn.heard?.slots = heardSlots.merging(own) { $1 }
+        turn.heard?.state = heardIn
+        turn.acted = acted
+        return turn
+    }
+
+    private mutating func respond(_ text: String, recognition: Recognition?, extracted: [SlotValue], guess: (intent: String, text: String)?,
+                                  offer: (intent: String, failure: String)?, heardSlots: inout [String: String]) -> DialogTurn {
+        let confidence = recognition?.confidence ?? 1
+        let current = dialog.states[state]!
+        // Losing patience: the second sign, or one after the bot already failed them, goes to a person.
+        if let cue = frustrationCue(in: text) {
+            frustration.append(cue)
+            if frustration.count >= 2 || noMatches > 0 || misunderstood > 0 || said.values.contains(where: { $0 >= 2 }) {
+                var turn = handOff(reason: "caller frustrated (\"\(frustration.joined(separator: "\", \""))\")", queue: nil)
+                turn.heard = Interpretation(intent: nil, confidence: confidence, request: request)
+                return turn
+            }
         }
-        var match = recognition.map(matcher.match) ?? matcher.match(text)
+        // An answer to the question the state asks: its slot (and any others of the request said with it).
+        if let asked = current.ask {
+            let filled = fillSlots(for: request, text: text, extracted: extracted, asked: asked)
+            if filled[asked] != nil {
+                heardSlots.merge(filled.mapValues(\.masked)) { $1 }
+                noMatches = 0
+                var turn = current.form.map { continueForm($0) } ?? moveOn(to: current.next)
+                turn.heard = Interpretation(intent: nil, confidence: confidence, slots: heardSlots, request: request,
+                                            progress: progress(after: turn))
+                return turn
+            }
+        }
+        // At a form's check, a correction ("no, make that savings") changes the slot and checks again.
+        if current.isCheck, let form = current.form {
+            let before = slots
+            let filled = fillSlots(for: form, text: text, extracted: extracted, asked: nil)
+            let changed = filled.filter { before[$0.key] != $0.value.masked }
+            if !changed.isEmpty {
+                heardSlots.merge(filled.mapValues(\.masked)) { $1 }
+                var turn = continueForm(form, preface: "Okay.")
+                turn.heard = Interpretation(intent: nil, confidence: confidence, slots: heardSlots, request: request, progress: .asking)
+                return turn
+            }
+        }
+        var (match, also) = matchRequests(text, recognition: recognition)
         if match.needsConfirmation, let candidate = match.intent, DialogSession.answers.contains(candidate) {
             // A doubtful "yes", "no", "repeat" or "goodbye" cannot be confirmed by asking. A yes or no counts where it
-            // answers the question just asked (the state expects it or has a rule for it); anything else doubtful is
-            // "none of these" (the bot must not hang up on noise that sounded like "goodbye").
-            let current = dialog.states[state]!
+            // answers the question just asked; anything else doubtful is "none of these" (the bot must not hang up on
+            // noise that sounded like "goodbye").
             let answersQuestion = ["affirm", "deny"].contains(candidate)
-                && (guess != nil || current.expects.contains(candidate) || current.transitions[candidate] != nil)
+                && (guess != nil || offer != nil || current.expects.contains(candidate) || current.transitions[candidate] != nil || current.isCheck)
             if !answersQuestion { match.intent = nil }
+        }
+        if let offer {
+            // "Shall I connect you with someone?" after a system failed.
+            if match.intent == "affirm" {
+                var turn = handOff(reason: "\(offer.intent) failed: \(offer.failure)", queue: nil)
+                turn.heard = Interpretation(intent: "affirm", confidence: match.confidence, request: request)
+                return turn
+            }
+            if match.intent == "deny" {
+                var turn = finishRequest(preface: "Okay.", served: false)
+                turn.heard = Interpretation(intent: "deny", confidence: match.confidence, request: request, progress: nil)
+                return turn
+            }
         }
         if let guess {
             // The answer to "you'd like …, is that right?": yes acts on the guess, no asks again, anything else is
             // a new request.
             if match.intent == "affirm" {
-                heardSlots.merge(fillSlots(of: guess.intent, text: guess.text, extracted: slotExtractor.extract(from: guess.text))) { $1 }
+                heardSlots.merge(fillSlots(for: guess.intent, text: guess.text, extracted: slotExtractor.extract(from: guess.text), asked: nil)
+                    .mapValues(\.masked)) { $1 }
                 match.intent = guess.intent
                 match.needsConfirmation = false
+                also = []
             } else if match.intent == "deny" {
-                let current = dialog.states[state]!
+                misunderstood += 1
                 var turn = speak("Okay, my mistake. Please tell me again, in a few words, what you'd like to do.", search: current.search)
-                turn.heard = Interpretation(intent: "deny", confidence: match.confidence, slots: heardSlots, state: heardIn, request: request,
-                                            progress: .notUnderstood)
+                turn.heard = Interpretation(intent: "deny", confidence: match.confidence, request: request, progress: .notUnderstood)
                 return turn
             }
         }
-        if match.needsConfirmation, let candidate = match.intent, !DialogSession.answers.contains(candidate), handles(candidate) {
-            unconfirmed = (candidate, text)
-            let current = dialog.states[state]!
-            var turn = speak(confirmation(of: candidate), search: current.search)
-            turn.heard = Interpretation(intent: candidate, confidence: match.confidence, slots: heardSlots, state: heardIn, request: candidate,
-                                        progress: .asking)
+        if match.intent == DialogDefinition.outOfScope {
+            var turn = outOfScope(text)
+            turn.heard = Interpretation(intent: DialogDefinition.outOfScope, confidence: match.confidence, request: request, progress: .unserved)
             return turn
         }
-        if let intent = match.intent { heardSlots.merge(fillSlots(of: intent, text: text, extracted: extracted)) { $1 } }
-        var turn = understand(match)
-        turn.heard = Interpretation(intent: turn.intent, confidence: match.confidence, slots: heardSlots, state: heardIn, request: request,
-                                    progress: progress(after: turn))
+        if match.needsConfirmation, let candidate = match.intent, !DialogSession.answers.contains(candidate) {
+            unconfirmed = (candidate, text)
+            var turn = speak(confirmation(of: candidate), search: current.search)
+            turn.heard = Interpretation(intent: candidate, confidence: match.confidence, request: candidate, progress: .asking)
+            return turn
+        }
+        if let intent = match.intent, !DialogSession.answers.contains(intent) {
+            heardSlots.merge(fillSlots(for: intent, text: also.isEmpty ? text : also[0].text, extracted: extracted, asked: nil).mapValues(\.masked)) { $1 }
+        }
+        var turn = understand(match.intent, text: also.first?.text ?? text, also: Array(also.dropFirst()))
+        turn.heard = Interpretation(intent: turn.intent ?? (match.intent == "affirm" || match.intent == "deny" ? match.intent : nil),
+                                    confidence: match.confidence, slots: heardSlots, request: request, progress: progress(after: turn))
         return turn
     }
 
-    /// Whether a state asks about the request in hand: a slot, or a yes/no confirmation.
+    /// The phrase in `text` that shows frustration, if any.
+    private func frustrationCue(in text: String) -> String? {
+        let words = " " + TextNormalizer.words(text).joined(separator: " ") + " "
+        for phrase in dialog.frustration + DialogSession.frustrationPhrases {
+            let wanted = " " + TextNormalizer.words(phrase).joined(separator: " ") + " "
+            if wanted.count > 2, words.contains(wanted) { return phrase }
+        }
+        return nil
+    }
+
+    /// The intent of the utterance, and when it carries several requests ("I lost my card and I also need my
+    /// balance"), each of them with its own words, in the order said.
+    private func matchRequests(_ text: String, recognition: Recognition?) -> (IntentMatch, [(intent: String, text: String)]) {
+        let whole = recognition.map(matcher.match) ?? matcher.match(text)
+        let words = TextNormalizer.words(recognition?.text ?? text)
+        let joints: Set<String> = ["and", "also", "plus", "then", "too"]
+        var segments: [[String]] = [[]]
+        for word in words {
+            if joints.contains(word) {
+                if !segments[segments.count - 1].isEmpty { segments.append([]) }
+            } else {
+                segments[segments.count - 1].append(word)
+            }
+        }
+        guard segments.count > 1 else { return (whole, []) }
+        var found: [(intent: String, text: String)] = []
+        for segment in segments where segment.count >= 2 {
+            let part = segment.joined(separator: " ")
+            let match = matcher.match(part)
+            guard let intent = match.intent, !match.needsConfirmation, !DialogSession.answers.contains(intent), intent != DialogDefinition.outOfScope
+            else { continue }
+            if let index = found.firstIndex(where: { $0.intent == intent }) {
+                found[index].text += " " + part
+            } else {
+                found.append((intent, part))
+            }
+        }
+        guard found.count > 1 else { return (whole, []) }
+        var first = whole
+        first.intent = found[0].intent
+        first.needsConfirmation = false
+        return (first, found)
+    }
+
+    /// Whether a state asks about the request in hand: a slot, or a yes/no question.
     private func asksAboutRequest(_ name: String) -> Bool {
         guard let state = dialog.states[name] else { return false }
-        return state.ask != nil || (!state.expects.isEmpty && Set(state.expects).isSubset(of: ["affirm", "deny"]))
+        return state.ask != nil || state.isCheck || (!state.expects.isEmpty && Set(state.expects).isSubset(of: ["affirm", "deny"]))
     }
 
     /// What a turn did about the caller's request (`nil`: nothing new, e.g. a "repeat", a goodbye, a handoff other than
@@ -186,22 +341,27 @@ public struct DialogSession: Sendable {
     private func progress(after turn: DialogTurn) -> TurnProgress? {
         if let handoff = turn.handoff { return handoff.reason.hasPrefix(DialogSession.noAutomatedAnswer) ? .unserved : nil }
         if turn.webhook != nil { return nil }
-        if unconfirmed != nil { return .asking }
-        if turn.intent == nil { return .notUnderstood }
+        if unconfirmed != nil || offered != nil { return .asking }
+        if turn.intent == nil && acted.isEmpty && !asksAboutRequest(state) { return .notUnderstood }
         if turn.intent == "repeat" || turn.intent == "goodbye" { return nil }
-        return asksAboutRequest(state) ? .asking : .served
+        return inProgress && asksAboutRequest(state) ? .asking : .served
     }
 
     /// How a handoff for a request the flow has no rule for begins its reason.
     public static let noAutomatedAnswer = "no automated answer"
 
-    /// Fills the slots `intent` carries from the words of the utterance; returns what it filled.
-    private mutating func fillSlots(of intent: String?, text: String, extracted: [SlotValue]) -> [String: String] {
-        var filled: [String: String] = [:]
-        for name in intent.flatMap({ dialog.intentSlots[$0] }) ?? [] {
-            guard let definition = dialog.slots[name], let value = definition.value(in: text, extracted: extracted, asked: false) else { continue }
+    /// Fills the slots `intent` carries (and `asked`) from the words of the utterance; returns what it filled.
+    private mutating func fillSlots(for intent: String?, text: String, extracted: [SlotValue], asked: String?) -> [String: SlotValue] {
+        var names = intent.flatMap { dialog.intentSlots[$0] } ?? []
+        if let asked, !names.contains(asked) { names.append(asked) }
+        let definitions = names.compactMap { dialog.slots[$0] }
+        let form = intent.flatMap { dialog.serving[$0]?.form.map(\.slot) } ?? []
+        let preference = filledOrder.reversed().filter(names.contains) + form + names
+        let filled = SlotFilling.fill(definitions, in: text, extracted: extracted, asked: asked, preference: preference, current: slots)
+        for (name, value) in filled {
             slots[name] = value.masked
-            filled[name] = value.masked
+            filledOrder.removeAll { $0 == name }
+            filledOrder.append(name)
         }
         return filled
     }
@@ -224,79 +384,188 @@ public struct DialogSession: Sendable {
     private mutating func moveOn(to next: String?, preface: String = "", intent: String? = nil) -> DialogTurn {
         if let next, dialog.states[next] != nil { state = resolve(next) }
         let target = dialog.states[state]!
-        return speak([preface, fill(target.prompt)].filter { !$0.isEmpty }.joined(separator: " "), search: target.search, intent: intent)
+        if target.form != nil, let form = target.form { return continueForm(form, preface: preface) }
+        return speak(join(preface, fill(target.prompt)), search: target.search, intent: intent)
     }
 
-    /// Whether the current state deals with `intent`: what it expects or has a rule for, the requests every state
-    /// honours, and in an open state (no `expect`, not asking for a slot) any request.
-    private func handles(_ intent: String) -> Bool {
-        let current = dialog.states[state]!
-        if current.expects.isEmpty, current.ask == nil { return true }
-        return current.expects.contains(intent) || current.transitions[intent] != nil
-            || ["speak_to_agent", "repeat", "goodbye", "complaint"].contains(intent)
+    /// The next step of `intent`'s form: the first slot still missing, then the check, then the action.
+    private mutating func continueForm(_ intent: String, preface: String = "") -> DialogTurn {
+        guard let service = dialog.serving[intent] else { return finishRequest(preface: preface) }
+        request = intent
+        if let field = service.form.first(where: { slots[$0.slot] == nil }) {
+            inProgress = true
+            state = IntentService.stateName(intent: intent, part: field.slot)
+            return speak(join(preface, fill(field.prompt)), search: field.search, intent: nil)
+        }
+        if let check = service.check {
+            inProgress = true
+            state = IntentService.stateName(intent: intent, part: "check")
+            return speak(join(preface, fill(check)), search: dialog.states[state]!.search, intent: nil)
+        }
+        return perform(service.action, intent: intent, preface: preface)
     }
 
-    private mutating func understand(_ match: IntentMatch) -> DialogTurn {
+    private func join(_ parts: String...) -> String { parts.filter { !$0.isEmpty }.joined(separator: " ") }
+
+    private mutating func understand(_ heard: String?, text: String, also: [(intent: String, text: String)]) -> DialogTurn {
         let current = dialog.states[state]!
-        var intent = match.intent
+        var intent = heard
         if let returning = returningTopic {
             // The answer to "are you calling about … again?": yes means that topic; anything else is a new request.
             returningTopic = nil
             if intent == "affirm" { intent = returning }
         }
-        if let heard = intent, !handles(heard) {
-            intent = nil  // heard something this state does not deal with (or not the answer an `ask` state wants)
+        if let answer = intent, DialogSession.answers.contains(answer), answer != "repeat", answer != "goodbye", current.transitions[answer] == nil,
+           !current.isCheck
+        {
+            intent = nil  // a yes or no that answers no question here
         }
-        guard let intent else {
-            noMatches += 1
-            if noMatches >= dialog.handoff.maximumNoMatch { return handOff(reason: "repeated no match", queue: nil) }
-            let reprompt = current.reprompts.isEmpty ? "Sorry, I didn't get that. \(current.prompt)"
-                : current.reprompts[min(noMatches - 1, current.reprompts.count - 1)]
-            return speak(fill(reprompt), search: current.search, intent: nil)
-        }
+        guard let intent else { return noMatch() }
         noMatches = 0
-        if !DialogSession.answers.contains(intent) {
-            if topic == nil { topic = intent }
-            request = intent
+        // Requests said together wait their turn after this one.
+        waiting.insert(contentsOf: also.map { Waiting(intent: $0.intent, text: $0.text) }, at: 0)
+        if let action = current.transitions[intent] {
+            if !DialogSession.answers.contains(intent) { begin(intent) }
+            return perform(action, intent: intent)
         }
-        if let action = current.transitions[intent] { return perform(action, intent: intent) }
-        // Intents every state understands.
+        if current.isCheck, let form = current.form {
+            if intent == "affirm", let service = dialog.serving[form] { return perform(service.action, intent: form) }
+            if intent == "deny" {
+                misunderstood += 1
+                for field in dialog.serving[form]?.form ?? [] { slots[field.slot] = nil }
+                return continueForm(form, preface: "No problem, let's fix that.")
+            }
+        }
+        if ["speak_to_agent", "complaint"].contains(intent), inProgress, let request, request != intent {
+            waiting.insert(Waiting(intent: request, text: "", resume: state), at: also.count)  // unserved: in the handoff summary
+        }
         switch intent {
         case "speak_to_agent": return handOff(reason: "caller asked for a person", queue: nil, intent: intent)
-        case "complaint": return handOff(reason: "caller frustrated", queue: dialog.handoff.queueByIntent["complaint"], intent: intent)
-        case "repeat": return speak(lastPrompt, search: current.search, intent: intent)
-        case "goodbye": return speak("Thank you for calling. Goodbye.", search: current.search, end: true, intent: intent)
-        default:
-            // A request this state has no rule for: whoever handles that topic.
-            return handOff(reason: "\(DialogSession.noAutomatedAnswer) for \(intent)", queue: nil, intent: intent)
+        case "complaint":
+            begin(intent)
+            return handOff(reason: "caller frustrated", queue: dialog.handoff.queueByIntent["complaint"], intent: intent)
+        case "repeat": return speak(lastPrompt, search: current.search, intent: intent, again: true)
+        case "goodbye" where dialog.serving["goodbye"] == nil:
+            return speak("Thank you for calling. Goodbye.", search: current.search, end: true, intent: intent)
+        default: break
         }
+        // Another request while one is in hand: serve it, then come back ("Now, back to your transfer.").
+        if inProgress, let request, request != intent {
+            waiting.insert(Waiting(intent: request, text: "", resume: state), at: also.count)
+        }
+        return serve(intent, text: text)
     }
 
-    private mutating func perform(_ action: DialogAction, intent: String) -> DialogTurn {
+    /// Makes `intent` the request in hand.
+    private mutating func begin(_ intent: String) {
+        if topic == nil { topic = intent }
+        if request != intent { said = [:] }
+        request = intent
+        acted.append(intent)
+    }
+
+    /// Serves a request the way the flow defines it, wherever the caller is.
+    private mutating func serve(_ intent: String, text: String, preface: String = "") -> DialogTurn {
+        begin(intent)
+        inProgress = false
+        _ = fillSlots(for: intent, text: text, extracted: slotExtractor.extract(from: text), asked: nil)
+        guard let service = dialog.serving[intent] else {
+            // A request the flow has no answer for: whoever handles that topic.
+            return handOff(reason: "\(DialogSession.noAutomatedAnswer) for \(intent)", queue: nil, intent: intent, preface: preface)
+        }
+        if !service.form.isEmpty || service.check != nil { return continueForm(intent, preface: preface) }
+        return perform(service.action, intent: intent, preface: preface)
+    }
+
+    /// "I can't help with that here": the flow's answer (or its handoff), then back to where the caller was.
+    private mutating func outOfScope(_ text: String) -> DialogTurn {
+        noMatches = 0
+        let current = dialog.states[state]!
+        guard let service = dialog.serving[DialogDefinition.outOfScope] else { return noMatch() }
+        if let queue = service.action.handoff {
+            return handOff(reason: "out of scope: \(slotExtractor.redact(text))", queue: queue, preface: service.action.say.map(fill) ?? "")
+        }
+        let answer = service.action.say.map(fill) ?? "I'm sorry, I can't help with that here."
+        if inProgress, let request { return moveOn(to: state, preface: join(answer, "Now, back to \(subject(request)).")) }
+        // Then what the bot can do next: the `after` question ("Is there anything else?"), or the state's own.
+        if let after = dialog.after { return moveOn(to: after, preface: answer) }
+        return speak(join(answer, fill(current.prompt)), search: current.search)
+    }
+
+    private mutating func noMatch() -> DialogTurn {
+        let current = dialog.states[state]!
+        noMatches += 1
+        if noMatches >= dialog.handoff.maximumNoMatch { return handOff(reason: "repeated no match", queue: nil) }
+        let field = current.form.flatMap { form in dialog.serving[form]?.form.first { $0.slot == current.ask } }
+        let reprompts = field?.reprompts ?? current.reprompts
+        let prompt = field?.prompt ?? current.prompt
+        let reprompt = reprompts.isEmpty ? "Sorry, I didn't get that. \(prompt)" : reprompts[min(noMatches - 1, reprompts.count - 1)]
+        return speak(fill(reprompt), search: current.search, intent: nil)
+    }
+
+    private mutating func perform(_ action: DialogAction, intent: String, preface: String = "") -> DialogTurn {
         if let webhook = action.webhook {
-            pendingAction = (action, intent)
+            pendingAction = (action, intent, preface)
             return DialogTurn(say: "", search: dialog.states[state]!.search, handoff: nil, end: false, intent: intent, webhook: webhook)
         }
         for name in action.forget { slots[name] = nil }
-        let text = action.say.map(fill) ?? ""
+        let text = join(preface, action.say.map(fill) ?? "")
         if let handoff = action.handoff {
-            return handOff(reason: "\(topic ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
+            return handOff(reason: "\(request ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
         }
-        if action.end { return speak(text, search: dialog.states[state]!.search, end: true, intent: intent) }
-        if let next = action.goTo, dialog.states[next] != nil { return moveOn(to: next, preface: text, intent: intent) }
-        return speak(text, search: dialog.states[state]!.search, intent: intent)
+        if action.end {
+            served.append(request ?? intent)
+            return speak(text, search: dialog.states[state]!.search, end: true, intent: intent)
+        }
+        if let next = action.goTo, let target = dialog.states[next] {
+            // Going back to an open question ("Is there anything else?") ends the request; any other state is part of it.
+            if next == dialog.after || next == dialog.start || target.isOpen { return finishRequest(preface: text, to: next) }
+            if !DialogSession.answers.contains(intent) { inProgress = true }
+            return moveOn(to: next, preface: text, intent: intent)
+        }
+        var turn = finishRequest(preface: text)
+        turn.intent = turn.intent ?? intent
+        return turn
+    }
+
+    /// The request in hand is done (served, or given up by the caller): the next waiting one, else `to` (the flow's
+    /// `after` state by default; without one, the caller stays where they are).
+    private mutating func finishRequest(preface: String, served wasServed: Bool = true, to destination: String? = nil) -> DialogTurn {
+        if wasServed, let request, served.last != request || inProgress { served.append(request) }
+        inProgress = false
+        said = [:]
+        if !waiting.isEmpty {
+            let next = waiting.removeFirst()
+            if let resume = next.resume {
+                request = next.intent
+                inProgress = true
+                return moveOn(to: resume, preface: join(preface, "Now, back to \(subject(next.intent))."))
+            }
+            return serve(next.intent, text: next.text, preface: join(preface, "You also asked about \(subject(next.intent))."))
+        }
+        if let target = destination ?? dialog.after { return moveOn(to: target, preface: preface) }
+        let current = dialog.states[state]!
+        return speak(preface.isEmpty ? fill(current.prompt) : preface, search: current.search)
     }
 
     private mutating func handOff(reason: String, queue: String?, intent: String? = nil, preface: String = "") -> DialogTurn {
-        let target = queue ?? (topic.flatMap { dialog.handoff.queueByIntent[$0] }) ?? dialog.handoff.defaultQueue
+        let subject = request ?? topic
+        let target = queue ?? (subject.flatMap { dialog.handoff.queueByIntent[$0] }) ?? dialog.handoff.defaultQueue
         // The flow's own words when it has them, else the standard handoff message.
         let text = preface.isEmpty ? dialog.handoff.message.replacingOccurrences(of: "{queue}", with: target) : preface
         transcript.append("bot: \(text)")
-        let handoff = Handoff(queue: target, reason: reason, intent: topic, slots: slots, transcript: transcript)
+        var pending: [String] = []
+        for item in waiting where item.intent != subject && !pending.contains(item.intent) { pending.append(item.intent) }
+        let handoff = Handoff(queue: target, reason: reason, intent: subject, slots: slots, transcript: transcript, pending: pending, served: served)
         return DialogTurn(say: text, search: dialog.states[state]!.search, handoff: handoff, end: true, intent: intent, webhook: nil)
     }
 
-    private mutating func speak(_ text: String, search: StateSearch, end: Bool = false, intent: String? = nil) -> DialogTurn {
+    private mutating func speak(_ text: String, search: StateSearch, end: Bool = false, intent: String? = nil, again: Bool = false) -> DialogTurn {
+        if !text.isEmpty, !end, !again {
+            // The same words a third time would be a loop: a person takes over instead.
+            said[text, default: 0] += 1
+            if said[text]! > 2 { return handOff(reason: "the bot would have asked the same question a third time", queue: nil, intent: intent) }
+        }
         if !text.isEmpty {
             lastPrompt = text
             transcript.append("bot: \(text)")
@@ -307,22 +576,25 @@ public struct DialogSession: Sendable {
     /// Finishes the turn that asked for a webhook: its fields (or `nil` when it failed) decide what is said. The turn's
     /// `heard` carries only what came of the request (served, asking, or failed with `failure`).
     public mutating func complete(_ call: WebhookCall, with result: [String: String]?, failure: String? = nil) -> DialogTurn {
-        guard let (action, intent) = pendingAction else { return speak("", search: dialog.states[state]!.search) }
+        acted = []
+        guard let (action, intent, preface) = pendingAction else { return speak("", search: dialog.states[state]!.search) }
         pendingAction = nil
         guard let result else {
-            var fallback = action
-            fallback.webhook = nil
-            fallback.say = call.fallback
-            var turn = perform(fallback, intent: intent)
-            turn.heard = Interpretation(intent: nil, confidence: 1, request: request, progress: .failed,
-                                        failure: failure ?? "\(call.url) gave no answer")
+            // The system is not there: say so and offer a person rather than "try again later".
+            let reason = failure ?? "\(call.url) gave no answer"
+            offered = (intent, reason)
+            inProgress = true
+            var turn = speak(join(preface, fill(call.fallback), "Would you like me to connect you with someone who can help?"),
+                             search: dialog.states[state]!.search, intent: intent)
+            turn.heard = Interpretation(intent: nil, confidence: 1, request: request, progress: .failed, failure: reason)
             return turn
         }
         fetched.merge(result) { $1 }
         var next = action
         next.webhook = nil
-        var turn = perform(next, intent: intent)
+        var turn = perform(next, intent: intent, preface: preface)
         turn.heard = Interpretation(intent: nil, confidence: 1, request: request, progress: progress(after: turn))
+        turn.acted = acted
         return turn
     }
 

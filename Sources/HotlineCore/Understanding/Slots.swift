@@ -19,11 +19,15 @@ public struct SlotDefinition: Sendable, Equatable {
     public var name: String
     /// The kind of value.
     public var kind: Kind
+    /// Words that mark a value as this slot's when a sentence names several ("from savings to checking": `from`
+    /// marks the source account, `to` the destination). Empty: any mention may fill it.
+    public var markers: [String] = []
 
     /// Makes a slot definition.
-    public init(name: String, kind: Kind) {
+    public init(name: String, kind: Kind, markers: [String] = []) {
         self.name = name
         self.kind = kind
+        self.markers = markers
     }
 
     /// The slot's value in what the caller said, or `nil`. `asked` is true when the bot has just asked for this slot:
