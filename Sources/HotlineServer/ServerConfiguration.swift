@@ -35,6 +35,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var callerMemory = ".hotline/callers.json"
     /// Pooled recognizers (each ≈ 100 MB; decoding runs on them). Default: one per core.
     public var recognizers = ProcessInfo.processInfo.activeProcessorCount
+    /// Where the flow's webhook services are, by name (`bank: https://core.example/api`); a service left out keeps the
+    /// flow's own setting (`sample`: the built-in sample bank). Environment: `HOTLINE_SERVICE_<NAME>`.
+    public var services: [String: String] = [:]
     /// The bot's espeak-ng voice. Default `en-us`.
     public var voice = "en-us"
     /// Seconds live calls may take to finish after SIGTERM before they are hung up. Default 30.
@@ -210,7 +213,16 @@ extension ServerConfiguration {
         }
         if let section = root["bot"] {
             let map = try reader.mapping(section, "bot")
-            try reader.checkKeys(map, allowed: ["flow", "caller_memory", "voice", "no_input_timeout"], in: "bot")
+            try reader.checkKeys(map, allowed: ["flow", "caller_memory", "voice", "no_input_timeout", "services"], in: "bot")
+            if let value = map["services"] {
+                for (name, url) in try reader.mapping(value, "bot.services") {
+                    let text = try reader.string(url, "bot.services.\(name)")
+                    guard text == "sample" || URL(string: text).map({ ["http", "https"].contains($0.scheme ?? "") }) == true else {
+                        throw reader.error(url, "bot.services.\(name) must be an http(s) URL or 'sample', not '\(text)'")
+                    }
+                    services[name] = text
+                }
+            }
             if let value = map["flow"] { flow = try reader.string(value, "bot.flow") }
             if let value = map["caller_memory"] { callerMemory = try reader.string(value, "bot.caller_memory") }
             if let value = map["voice"] { voice = try reader.string(value, "bot.voice") }
@@ -282,6 +294,9 @@ extension ServerConfiguration {
         if let host = value("HOTLINE_AUDIOSOCKET_HOST") { audioSocketHost = host }
         if let port = try number("HOTLINE_AUDIOSOCKET_PORT") { audioSocketPort = port }
         if let flow = value("HOTLINE_FLOW") { self.flow = flow }
+        for (key, url) in environment where key.hasPrefix("HOTLINE_SERVICE_") && !url.isEmpty {
+            services[String(key.dropFirst("HOTLINE_SERVICE_".count)).lowercased()] = url
+        }
         if let count = try number("HOTLINE_RECOGNIZERS") { recognizers = count }
         if let level = value("HOTLINE_LOG_LEVEL") { logLevel = level }
         if let url = value("HOTLINE_STORE") { store = url }

@@ -129,6 +129,12 @@ struct IntentCommand: AsyncParsableCommand {
         print(String(format: "intent accuracy: %.1f%% of %d (keyword-only baseline: %.1f%%)", evaluation.accuracy * 100, entries.count, keywordEvaluation.accuracy * 100))
         print(String(format: "  acted on without asking: %.1f%% right, %.1f%% wrong; the rest confirmed first or not understood",
                      evaluation.outrightAccuracy * 100, evaluation.wrongActions * 100))
+        let unrelated = evaluation.unrelated
+        if unrelated.count > 0 {
+            func share(_ count: Int) -> String { String(format: "%d (%.1f%%)", count, Double(count) * 100 / Double(unrelated.count)) }
+            print("unrelated (labelled out_of_scope): \(unrelated.count); acted on as an intent \(share(unrelated.acted)), confirmed as one "
+                + "\(share(unrelated.confirmed)), declined or not understood \(share(unrelated.declined))")
+        }
         if words.referenceWords > 0 { print(String(format: "transcript WER: %.1f%% of %d words", words.rate * 100, words.referenceWords)) }
         print("\nconfusion (expected → predicted: count), errors only:")
         for (expected, row) in evaluation.confusion.sorted(by: { $0.key < $1.key }) {

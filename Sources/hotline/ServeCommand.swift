@@ -63,10 +63,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let flowPath = settings.flow
         let definition = try loadFlow(flowPath)
-        guard let dialog = definition.dialog else {
+        guard let unbound = definition.dialog else {
             printError("error: \(flowPath): the flow has no states, so it cannot answer calls")
             throw ExitCode(2)
         }
+        // The flow's webhook services: the configuration's, else the flow's own (the sample bank for `sample`).
+        let (dialog, sampleBank) = try await SampleBank.bind(unbound, overrides: settings.services, logger: logger)
+        defer { if let sampleBank { Task { await sampleBank.stop() } } }
         let recognizerConfiguration = PocketSphinxConfiguration()
         logger.info("loading models", metadata: ["flow": "\(flowPath)", "recognizers": "\(settings.recognizers)"])
         let domain = try await DomainModel.build(for: definition, recognizer: recognizerConfiguration)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HotlineCore
 import HotlineEngines
+import HotlineServer
 import SndFile
 import Synchronization
 
@@ -44,6 +45,8 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @Option(help: "Run this flow's dialog (its prompts, searches and handoffs) instead of --greeting and --reply.")
     var flow: String?
+
+    @OptionGroup var services: FlowServiceOptions
 
     @Option(help: "The caller's number, for caller memory with --flow.")
     var caller: String?
@@ -108,9 +111,13 @@ struct SimulateCommand: AsyncParsableCommand {
         let pool: RecognizerPool
         let responder: (any CallResponder)?
         var dialogResponder: DialogResponder?
+        var sampleBank: SampleBank?
+        defer { if let sampleBank { Task { await sampleBank.stop() } } }
         if let flow {
             let definition = try loadFlow(flow)
-            guard let dialog = definition.dialog else { throw ValidationError("\(flow): the flow has no states") }
+            guard let unbound = definition.dialog else { throw ValidationError("\(flow): the flow has no states") }
+            let (dialog, bank) = try await services.bind(unbound)
+            sampleBank = bank
             let domain = try await DomainModel.build(for: definition, recognizer: configuration)
             pool = try RecognizerPool(size: 1) {
                 let recognizer = try PocketSphinxRecognizer(configuration: configuration)

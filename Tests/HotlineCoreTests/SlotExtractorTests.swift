@@ -106,3 +106,46 @@ import Testing
         #expect(ESpeakToCMU.convert("q") == nil)  // no CMU counterpart: the word is left out rather than mispronounced
     }
 }
+
+@Suite struct SlotFillingTests {
+    static let accounts: [String: [String]] = ["checking": ["checking account"], "savings": ["savings account"]]
+    static let slots = [
+        SlotDefinition(name: "amount", kind: .builtin("money")),
+        SlotDefinition(name: "from_account", kind: .choice(accounts), markers: ["from", "out of"]),
+        SlotDefinition(name: "to_account", kind: .choice(accounts), markers: ["to", "into"]),
+    ]
+
+    static func fill(_ text: String, asked: String? = nil, current: [String: String] = [:]) -> [String: String] {
+        SlotFilling.fill(slots, in: text, extracted: SlotExtractor().extract(from: text), asked: asked, preference: ["to_account"], current: current)
+            .mapValues(\.value)
+    }
+
+    @Test func everySlotTheSentenceCarries() {
+        #expect(Self.fill("move a hundred from savings to checking") == ["amount": "100", "from_account": "savings", "to_account": "checking"])
+        #expect(Self.fill("put fifty dollars into my savings account") == ["amount": "50", "to_account": "savings"])
+        #expect(Self.fill("take twenty out of checking") == ["amount": "20", "from_account": "checking"])
+    }
+
+    @Test func anUnmarkedValueGoesToTheSlotAskedOrPreferred() {
+        #expect(Self.fill("savings please", asked: "to_account") == ["to_account": "savings"])
+        #expect(Self.fill("savings please", asked: "from_account") == ["from_account": "savings"])
+        #expect(Self.fill("savings please") == ["to_account": "savings"])
+    }
+
+    @Test func correctionsTakeTheLaterValue() {
+        #expect(Self.fill("checking, no wait, savings", asked: "to_account") == ["to_account": "savings"])
+        #expect(Self.fill("to checking, i mean savings") == ["to_account": "savings"])
+        #expect(Self.fill("savings not checking", asked: "to_account") == ["to_account": "savings"])
+        #expect(Self.fill("fifty dollars, sorry, sixty dollars")["amount"] == "60")
+        #expect(Self.fill("make it two hundred")["amount"] == "200")
+        // Without a correction, two values for one slot are ambiguous: nothing is guessed.
+        #expect(Self.fill("checking or savings", asked: "to_account")["to_account"] == nil)
+    }
+
+    @Test func aCorrectionGoesToTheSlotItChanges() {
+        // The call already has savings as the source: "make that savings" is news for the destination.
+        #expect(Self.fill("make that savings", current: ["from_account": "savings", "to_account": "checking"]) == ["to_account": "savings"])
+        #expect(Self.fill("make that checking", current: ["from_account": "savings", "to_account": "savings"])["from_account"] == "checking"
+            || Self.fill("make that checking", current: ["from_account": "savings", "to_account": "savings"])["to_account"] == "checking")
+    }
+}

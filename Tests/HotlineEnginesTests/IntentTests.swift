@@ -7,6 +7,14 @@ enum Flows {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let bank = root + "/Models/flows/bank.yaml"
     static let paraphrases = root + "/Tests/Fixtures/bank-paraphrases.tsv"
+    static let unrelated = root + "/Tests/Fixtures/bank-unrelated.tsv"
+    static let stories = root + "/Models/flows/bank.stories.yaml"
+
+    /// The bank flow's dialog with its bank service at `url` (no server: the tests complete webhooks themselves).
+    static func dialog(bank url: String = "http://bank.test") throws -> (DialogDefinition, IntentMatcher) {
+        let flow = try FlowLoader.load(path: bank)
+        return (try #require(flow.dialog).binding(services: ["bank": url]), flow.makeMatcher())
+    }
 
     static func labelled() throws -> [(intent: String, text: String)] {
         try ReferenceTranscripts.parse(String(contentsOfFile: paraphrases, encoding: .utf8), source: paraphrases).map { ($0.id, $0.text) }
@@ -17,7 +25,7 @@ enum Flows {
     static let required = [
         "check_balance", "recent_transactions", "lost_card", "card_declined", "pay_bill", "transfer_money", "opening_hours",
         "branch_location", "reset_password", "dispute_charge", "change_address", "loan_inquiry", "speak_to_agent", "complaint",
-        "affirm", "deny", "goodbye", "repeat",
+        "affirm", "deny", "goodbye", "repeat", "out_of_scope",
     ]
 
     @Test func theBankFlowHasEveryRequiredIntentWithVariedExamples() throws {
@@ -34,7 +42,7 @@ enum Flows {
         let examples = Set(flow.intents.flatMap(\.examples).map { TextNormalizer.words($0).joined(separator: " ") })
         let labelled = try Flows.labelled()
         #expect(labelled.count >= 70)
-        #expect(Set(labelled.map(\.intent)) == Set(Self.required))
+        #expect(Set(labelled.map(\.intent)) == Set(Self.required).subtracting(["out_of_scope"]))
         for (_, text) in labelled { #expect(!examples.contains(TextNormalizer.words(text).joined(separator: " ")), "\(text) is an example") }
         let matcher = flow.makeMatcher()
         var correct = 0
@@ -50,8 +58,27 @@ enum Flows {
     @Test func unrelatedTalkIsNoneOfThese() throws {
         let matcher = try FlowLoader.load(path: Flows.bank).makeMatcher()
         for text in ["the weather in paris is lovely in spring", "my cat likes to sleep on the piano", ""] {
-            #expect(matcher.match(text).intent == nil, "\(text)")
+            #expect([nil, "out_of_scope"].contains(matcher.match(text).intent), "\(text)")
         }
+    }
+
+    /// Unrelated requests (written apart from the flow's out_of_scope examples) are declined, not taken for one of the
+    /// flow's intents: before out_of_scope and the unknown-word rule, 29 of 40 were acted on or confirmed as one.
+    @Test func unrelatedRequestsAreRarelyTakenForAnIntent() throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let examples = Set(flow.intents.flatMap(\.examples).map { TextNormalizer.words($0).joined(separator: " ") })
+        let unrelated = try ReferenceTranscripts.parse(String(contentsOfFile: Flows.unrelated, encoding: .utf8), source: Flows.unrelated)
+        #expect(unrelated.count >= 40)
+        let matcher = flow.makeMatcher()
+        var taken: [String] = []
+        for (label, text) in unrelated {
+            #expect(label == "out_of_scope" && !examples.contains(TextNormalizer.words(text).joined(separator: " ")), "\(text)")
+            let match = matcher.match(text)
+            if let intent = match.intent, intent != "out_of_scope" { taken.append("\(text) → \(intent)\(match.needsConfirmation ? " (to confirm)" : "")") }
+        }
+        // Measured: 4 of 40 (one acted on, three confirmed first).
+        #expect(taken.count <= 6, "\(taken.joined(separator: "; "))")
+        #expect(taken.filter { !$0.hasSuffix("(to confirm)") }.count <= 2, "\(taken.joined(separator: "; "))")
     }
 
     @Test func confidenceIsHigherForClearRequestsAndAlternativesAreRanked() throws {
@@ -170,7 +197,7 @@ enum Flows {
         var dialog = try Self.session()
         #expect(dialog.start().say.hasPrefix("Thank you for calling First Community Bank"))
         let first = dialog.hear("hi i can't find my debit card anywhere, the number is four five six seven eight nine one two three four five six")
-        #expect(first.intent == "lost_card" && first.search == .grammar(path: Flows.root + "/Models/grammars/yesno.gram"))
+        #expect(first.intent == "lost_card" && first.search == .domain)
         #expect(first.say.contains("Shall I block it now?"))
         let second = dialog.hear("yeah")
         let handoff = try #require(second.handoff)
@@ -246,34 +273,35 @@ enum Flows {
     }
 
     @Test func aTransferAsksForWhatIsMissingConfirmsAndNeverAsksTwice() throws {
+        let (bank, matcher) = try Flows.dialog()
         // Nothing given with the request: both slots are asked for, then confirmed.
-        var dialog = try Self.session()
+        var dialog = DialogSession(dialog: bank, matcher: matcher)
         _ = dialog.start()
         let ask = dialog.hear("i need to move some money around")
         #expect(ask.intent == "transfer_money" && ask.say == "How much would you like to transfer?")
         let unclear = dialog.hear("um let me think")
-        #expect(unclear.handoff == nil && unclear.say.hasPrefix("Please tell me the amount in dollars"), "not an amount: asked again")
+        #expect(unclear.handoff == nil && unclear.say == "Please tell me the amount in dollars, for example, fifty dollars.", "not an amount: asked again")
         let account = dialog.hear("two hundred and fifty dollars")
         #expect(account.say == "Should the 250 dollars go to your checking account or your savings account?")
-        #expect(account.heard?.slots["amount"] == "250" && account.heard?.state == "transfer_amount")
+        #expect(account.heard?.slots["amount"] == "250" && account.heard?.state == "transfer_money.amount")
         let confirm = dialog.hear("savings please")
         #expect(confirm.say == "To confirm, you'd like to move 250 dollars to your savings account. Is that right?")
         #expect(dialog.slots["amount"] == "250" && dialog.slots["to_account"] == "savings")
         let done = dialog.hear("yes")
-        #expect(done.webhook?.url == "http://127.0.0.1:8089/v1/transfer")
+        #expect(done.webhook?.url == "http://bank.test/v1/transfer")
         #expect(dialog.webhookPayload["amount"] == "250" && dialog.webhookPayload["to_account"] == "savings")
         let answer = dialog.complete(try #require(done.webhook), with: ["reference": "T 42"])
         #expect(answer.say == "Done. 250 dollars are on their way to your savings account. Your reference is T 42. Is there anything else I can help you with?")
 
         // Everything given with the request: straight to the confirmation.
-        var quick = try Self.session()
+        var quick = DialogSession(dialog: bank, matcher: matcher)
         _ = quick.start()
         let direct = quick.hear("transfer fifty dollars to my savings account")
         #expect(direct.intent == "transfer_money")
         #expect(direct.say == "To confirm, you'd like to move 50 dollars to your savings account. Is that right?")
 
-        // Half given: only the missing one is asked; a "no" forgets both and starts again.
-        var half = try Self.session()
+        // Half given: only the missing one is asked; a plain "no" forgets the form and starts again.
+        var half = DialogSession(dialog: bank, matcher: matcher)
         _ = half.start()
         #expect(half.hear("can i send a hundred dollars to another account").say == "Should the 100 dollars go to your checking account or your savings account?")
         #expect(half.hear("checking").say == "To confirm, you'd like to move 100 dollars to your checking account. Is that right?")
@@ -281,10 +309,175 @@ enum Flows {
         #expect(again.say == "No problem, let's fix that. How much would you like to transfer?")
         #expect(half.slots["amount"] == nil && half.slots["to_account"] == nil)
         #expect(half.hear("forty").say == "Should the 40 dollars go to your checking account or your savings account?", "a bare number answers 'how much'")
-        // Two accounts named at once is ambiguous: asked again rather than guessed.
-        #expect(half.hear("from savings to checking").say == "Please say checking or savings.")
-        // A request for a person is honoured while a slot is being asked for.
-        #expect(half.hear("can i just talk to a person").handoff?.reason == "caller asked for a person")
+        // Two accounts named, each with its marker: the destination is the one after "to".
+        #expect(half.hear("from savings to checking").say == "To confirm, you'd like to move 40 dollars to your checking account. Is that right?")
+        #expect(half.slots["from_account"] == "savings")
+        // A request for a person is honoured while the bot asks; the transfer is in the summary as the request in hand.
+        let person = half.hear("can i just talk to a person")
+        #expect(person.handoff?.reason == "caller asked for a person" && person.handoff?.intent == "transfer_money" && person.handoff?.queue == "payments")
+    }
+
+    @Test func slotsFromAnywhereAndCorrectionsInPlace() throws {
+        let (bank, matcher) = try Flows.dialog()
+        var dialog = DialogSession(dialog: bank, matcher: matcher)
+        _ = dialog.start()
+        // Every slot the sentence carries, even a bare amount.
+        #expect(dialog.hear("move a hundred from savings to checking").say == "To confirm, you'd like to move 100 dollars to your checking account. Is that right?")
+        #expect(dialog.slots["from_account"] == "savings")
+        // At the confirmation a correction changes that slot and confirms again; the amount stays.
+        let corrected = dialog.hear("no, make that savings")
+        #expect(corrected.say == "Okay. To confirm, you'd like to move 100 dollars to your savings account. Is that right?")
+        #expect(corrected.heard?.progress == .asking && dialog.slots["amount"] == "100")
+        #expect(dialog.hear("no make it a hundred and twenty").say.contains("move 120 dollars to your savings account"))
+
+        // "checking, no wait, savings" while the bot asks.
+        var asked = DialogSession(dialog: bank, matcher: matcher)
+        _ = asked.start()
+        _ = asked.hear("i'd like to transfer eighty dollars")
+        #expect(asked.hear("checking, no wait, savings").say == "To confirm, you'd like to move 80 dollars to your savings account. Is that right?")
+        // "savings, not checking".
+        var negated = DialogSession(dialog: bank, matcher: matcher)
+        _ = negated.start()
+        #expect(negated.hear("transfer thirty dollars to savings not checking").say.contains("move 30 dollars to your savings account"))
+    }
+
+    @Test func aRequestInTheMiddleOfAnotherIsServedAndTheFirstResumes() throws {
+        let (bank, matcher) = try Flows.dialog()
+        var dialog = DialogSession(dialog: bank, matcher: matcher)
+        _ = dialog.start()
+        _ = dialog.hear("i want to transfer money")
+        // Said unclearly, the other request is checked first; a yes serves it and the transfer goes on.
+        #expect(dialog.hear("hang on, when do you close on saturday").say == "It sounds like you'd like to know our opening hours. Is that right?")
+        let hours = dialog.hear("yes")
+        #expect(hours.say == "Our branches are open Monday to Friday, nine to five, and Saturday, nine to noon. Now, back to your transfer. How much would you like to transfer?")
+        #expect(hours.acted == ["opening_hours"] && hours.heard?.progress == .asking)
+        #expect(dialog.hear("sixty dollars").say.hasPrefix("Should the 60 dollars go"))
+        // A balance asked in the middle needs the bank: the webhook runs, then the form resumes.
+        let balance = dialog.hear("what's in my savings account right now")
+        let webhook = try #require(balance.webhook)
+        #expect(webhook.url == "http://bank.test/v1/balance" && dialog.webhookPayload["intent"] == "check_balance")
+        let answered = dialog.complete(webhook, with: ["account": "savings", "balance": "4,800 dollars"])
+        #expect(answered.say == "Your savings account has 4,800 dollars available. Now, back to your transfer. Should the 60 dollars go to your checking account or your savings account?")
+    }
+
+    @Test func severalRequestsInOneSentenceAreServedInTurnAndTheRestIsInTheHandoff() throws {
+        let (bank, matcher) = try Flows.dialog()
+        var dialog = DialogSession(dialog: bank, matcher: matcher)
+        _ = dialog.start()
+        let both = dialog.hear("i lost my card and i also need my balance")
+        #expect(both.acted == ["lost_card"] && both.say.hasSuffix("Shall I block it now?"))
+        let blocked = dialog.hear("yes")
+        let handoff = try #require(blocked.handoff)
+        #expect(handoff.queue == "cards" && handoff.intent == "lost_card" && handoff.pending == ["check_balance"])
+        #expect(CallLedger.summary(handoff).contains("also asked, not served: check_balance"))
+
+        var kept = DialogSession(dialog: bank, matcher: matcher)
+        _ = kept.start()
+        _ = kept.hear("i lost my card and i also need my balance")
+        let next = kept.hear("no")
+        #expect(next.acted == ["check_balance"])
+        let balance = kept.complete(try #require(next.webhook), with: ["account": "checking", "balance": "12 dollars"])
+        #expect(balance.say == "Okay, your card stays active. You also asked about your balance. Your checking account has 12 dollars available. Is there anything else I can help you with?")
+    }
+
+    @Test func outOfScopeIsARealAnswer() throws {
+        let (bank, matcher) = try Flows.dialog()
+        for text in ["i want to close my account", "what's the weather like", "do you sell car insurance"] {
+            var dialog = DialogSession(dialog: bank, matcher: matcher)
+            _ = dialog.start()
+            let turn = dialog.hear(text)
+            #expect(turn.say.hasPrefix("I'm sorry, I can't help with that here.") && turn.say.hasSuffix("Is there anything else I can help you with?"), "\(text)")
+            #expect(turn.heard?.intent == "out_of_scope" && turn.heard?.progress == .unserved && turn.acted.isEmpty, "\(text)")
+        }
+        // In the middle of a request, the bot says so and goes back to it.
+        var dialog = DialogSession(dialog: bank, matcher: matcher)
+        _ = dialog.start()
+        _ = dialog.hear("i want to move some money")
+        #expect(dialog.hear("do you sell car insurance").say.hasSuffix("Now, back to your transfer. How much would you like to transfer?"))
+    }
+
+    @Test func frustrationAndRepetitionHandOffWithTheReason() throws {
+        let (bank, matcher) = try Flows.dialog()
+        // A "no" to the confirmation, then an angry turn: to the team of the request in hand, with what was said.
+        var angry = DialogSession(dialog: bank, matcher: matcher)
+        _ = angry.start()
+        _ = angry.hear("transfer fifty dollars to savings")
+        _ = angry.hear("no that's not what i said")
+        let turn = angry.hear("this is ridiculous, you're not listening")
+        #expect(turn.handoff?.queue == "payments" && turn.handoff?.reason.hasPrefix("caller frustrated") == true)
+        // One sign of frustration alone gets an apology, not a handoff.
+        var once = DialogSession(dialog: bank, matcher: matcher)
+        _ = once.start()
+        let sorry = once.hear("ugh this is so annoying, what time do you open tomorrow")
+        #expect(sorry.handoff == nil && sorry.say.hasPrefix("I'm sorry for the trouble. Our branches are open"))
+        // The same question is never asked a third time.
+        var loop = DialogSession(dialog: bank, matcher: matcher)
+        _ = loop.start()
+        _ = loop.hear("transfer fifty dollars to savings")
+        _ = loop.hear("no")
+        _ = loop.hear("fifty dollars")
+        _ = loop.hear("savings")
+        let third = loop.hear("no")
+        #expect(third.handoff == nil && third.say == "No problem, let's fix that. How much would you like to transfer?")
+        _ = loop.hear("fifty dollars")
+        let stuck = loop.hear("savings")
+        #expect(stuck.handoff?.reason == "the bot would have asked the same question a third time" && stuck.handoff?.queue == "payments")
+    }
+
+    @Test func aFailedWebhookOffersAPerson() throws {
+        let (bank, matcher) = try Flows.dialog()
+        var dialog = DialogSession(dialog: bank, matcher: matcher)
+        _ = dialog.start()
+        let turn = dialog.hear("what's my balance")
+        let failed = dialog.complete(try #require(turn.webhook), with: nil, failure: "http://bank.test/v1/balance: timed out")
+        #expect(failed.say == "I'm sorry, I can't reach your account details right now. Would you like me to connect you with someone who can help?")
+        #expect(failed.heard?.progress == .failed)
+        let yes = dialog.hear("yes please")
+        #expect(yes.handoff?.queue == "accounts" && yes.handoff?.reason == "check_balance failed: http://bank.test/v1/balance: timed out")
+        var declined = DialogSession(dialog: bank, matcher: matcher)
+        _ = declined.start()
+        let again = declined.hear("what's my balance")
+        _ = declined.complete(try #require(again.webhook), with: nil)
+        #expect(declined.hear("no").say == "Okay. Is there anything else I can help you with?")
+    }
+
+    @Test(arguments: [
+        ("    ask: {amout: How much?}\n", 7, 11, "ask: 'amout' is not a slot of this flow"),
+        ("    check: Sure?\n    answer: ok\n", 5, 3, "'check' goes with 'ask'"),
+        ("    go: nowhere\n", 7, 9, "no state 'nowhere' to go to"),
+        ("    webhook: {url: \"{core}/v1/x\", fallback: sorry}\n", 9, 1, "uses '{core}', which is not one of the flow's 'services'"),
+        ("    webhook: {url: \"ftp://x\", fallback: sorry}\n", 7, 20, "webhook url must be http or https"),
+    ])
+    func malformedServingNamesTheLine(serving: String, line: Int, column: Int, problem: String) {
+        let yaml = "name: x\nslots:\n  amount: money\nintents:\n  a:\n    examples: [hello]\n" + serving + "start: s\nstates:\n  s:\n    prompt: hi\n"
+        #expect {
+            _ = try FlowLoader.parse(yaml, source: "/tmp/flows/serving.yaml")
+        } throws: { error in
+            guard let error = error as? FlowError else { return false }
+            return error.line == line && error.column == column && error.problem.contains(problem)
+        }
+    }
+
+    @Test func aFlowWithoutServingStillRunsItsStatesRules() throws {
+        // The older form: each state lists its own rules, with no `after`; an answer without `go` stays where it is.
+        let yaml = """
+            name: x
+            intents:
+              opening_hours: {examples: [what are your hours, when are you open, what time do you close]}
+              lost_card: {examples: [i lost my card, my card is missing, my card was stolen]}
+            start: a
+            states:
+              a:
+                prompt: How can I help?
+                on:
+                  opening_hours: {say: "Nine to five."}
+                  lost_card: {say: "I'll block it.", handoff: cards}
+            """
+        let flow = try FlowLoader.parse(yaml, source: "old.yaml")
+        var dialog = DialogSession(dialog: try #require(flow.dialog), matcher: flow.makeMatcher())
+        _ = dialog.start()
+        #expect(dialog.hear("what are your hours").say == "Nine to five.")
+        #expect(dialog.hear("i lost my card").handoff?.queue == "cards")
     }
 
     @Test func anIntentNamingAnUndeclaredSlotIsNamed() {

@@ -219,7 +219,7 @@ public struct DialogDefinition: Sendable, Equatable {
 
     /// The intent a flow names for requests it does not serve ("what's the weather like"): answered with its `say`,
     /// or handed off, never confirmed as something else.
-    public static let outOfScope = "out_of_scope"
+    public static let outOfScope = IntentMatcher.outOfScope
 
     /// The dialog with `{service}` placeholders in webhook URLs replaced by `urls` (then by the flow's own `services`).
     public func binding(services urls: [String: String]) -> DialogDefinition {

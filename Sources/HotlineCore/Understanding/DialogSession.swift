@@ -204,8 +204,11 @@ public struct DialogSession: Sendable {
                 return turn
             }
         }
+        var (match, also) = matchRequests(text, recognition: recognition)
+        // Another request, clearly made, is not an answer even when it names a value ("what's in my savings account").
+        let otherRequest = match.intent.map { !match.needsConfirmation && !DialogSession.answers.contains($0) && $0 != request && $0 != DialogDefinition.outOfScope } ?? false
         // An answer to the question the state asks: its slot (and any others of the request said with it).
-        if let asked = current.ask {
+        if let asked = current.ask, !otherRequest {
             let filled = fillSlots(for: request, text: text, extracted: extracted, asked: asked)
             if filled[asked] != nil {
                 heardSlots.merge(filled.mapValues(\.masked)) { $1 }
@@ -216,8 +219,18 @@ public struct DialogSession: Sendable {
                 return turn
             }
         }
+        // While the bot asks about the request, words it does not know are a poor answer, not a request of their own.
+        // So is a faint likeness to another request ("um, let me think" is not a lost card): the question is asked again.
+        if inProgress, asksAboutRequest(state), let candidate = match.intent, candidate != request, !DialogSession.answers.contains(candidate) {
+            if candidate == DialogDefinition.outOfScope ? match.declined
+                : match.needsConfirmation && (match.alternatives.first?.score ?? 0) < matcher.configuration.minimumScore
+            {
+                match.intent = nil
+                match.needsConfirmation = false
+            }
+        }
         // At a form's check, a correction ("no, make that savings") changes the slot and checks again.
-        if current.isCheck, let form = current.form {
+        if current.isCheck, let form = current.form, !otherRequest {
             let before = slots
             let filled = fillSlots(for: form, text: text, extracted: extracted, asked: nil)
             let changed = filled.filter { before[$0.key] != $0.value.masked }
@@ -228,7 +241,6 @@ public struct DialogSession: Sendable {
                 return turn
             }
         }
-        var (match, also) = matchRequests(text, recognition: recognition)
         if match.needsConfirmation, let candidate = match.intent, DialogSession.answers.contains(candidate) {
             // A doubtful "yes", "no", "repeat" or "goodbye" cannot be confirmed by asking. A yes or no counts where it
             // answers the question just asked; anything else doubtful is "none of these" (the bot must not hang up on
@@ -473,8 +485,9 @@ public struct DialogSession: Sendable {
             // A request the flow has no answer for: whoever handles that topic.
             return handOff(reason: "\(DialogSession.noAutomatedAnswer) for \(intent)", queue: nil, intent: intent, preface: preface)
         }
-        if !service.form.isEmpty || service.check != nil { return continueForm(intent, preface: preface) }
-        return perform(service.action, intent: intent, preface: preface)
+        var turn = !service.form.isEmpty || service.check != nil ? continueForm(intent, preface: preface) : perform(service.action, intent: intent, preface: preface)
+        turn.intent = turn.intent ?? intent
+        return turn
     }
 
     /// "I can't help with that here": the flow's answer (or its handoff), then back to where the caller was.

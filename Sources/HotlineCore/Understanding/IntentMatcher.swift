@@ -37,6 +37,8 @@ public struct IntentMatch: Sendable, Equatable, Codable {
     /// Whether `intent` is only the best guess: the bot should ask ("you'd like to check your balance, is that
     /// right?") before acting on it. Set when the match is weak or unclear, or the recognizer doubted the words.
     public var needsConfirmation: Bool = false
+    /// Whether words the flow does not know decided it: a weak match turned into `out_of_scope` (or none).
+    public var declined: Bool = false
 }
 
 /// Matches utterances to intents by similarity to their examples, so callers need not say the magic words.
@@ -68,6 +70,12 @@ public struct IntentMatcher: Sendable {
         /// acted on without confirmation: forced into the domain's words, talk about something else sounds like a
         /// request. Default 0.1.
         public var minimumRecognitionConfidence = 0.1
+        /// A doubtful match (one the bot would confirm) whose content words are at least this share unknown to the flow
+        /// ("can you get me a taxi") is about something the flow does not serve: it is `out_of_scope` when the flow
+        /// has that intent, else none of these, never a guess to confirm. A clear "yes", "no", "repeat" or
+        /// "goodbye" needs half its content words unknown for that ("what day is thanksgiving this year" is not "have a
+        /// good day"); other clear matches stand. Default 0.34.
+        public var unknownShare = 0.34
         /// A doubted recognition whose words match an example this closely ("what's my balance") is acted on all the
         /// same: the recognizer's word posteriors are low on short utterances even when every word is right. Default 0.8.
         public var closeMatchScore = 0.8
@@ -79,7 +87,8 @@ public struct IntentMatcher: Sendable {
     typealias Vector = [String: Double]
 
     private let normalizer: TextNormalizer
-    private let configuration: Configuration
+    /// The matcher's tuning.
+    public let configuration: Configuration
     private let names: [String]
     private let exampleVectors: [[Vector]]
     private let centroids: [Vector]
@@ -92,6 +101,14 @@ public struct IntentMatcher: Sendable {
         "would", "will", "shall", "should", "please", "just", "like", "um", "uh", "hi", "hello", "hey",
         "this", "that", "there", "some", "with", "about", "get", "got", "need", "want", "wanted", "would", "know", "let", "us",
         "if", "what", "how", "also", "then", "really", "well", "oh",
+    ]
+
+    /// Words that say when, how much or how politely rather than what about: not evidence that a request is about
+    /// something the flow does not know ("what have I been charged for lately").
+    static let vagueWords: Set<String> = [
+        "lately", "recently", "recent", "today", "tonight", "yesterday", "tomorrow", "now", "ever", "still", "already", "actually", "maybe",
+        "thank", "thanks", "okay", "sorry", "morning", "afternoon", "evening", "somebody", "something", "anything", "everything", "thing",
+        "stuff", "way", "lot", "little", "bit", "kind", "sort", "very", "much", "many", "more", "most", "again", "soon", "last", "next",
     ]
 
     /// The intents' names, in definition order.
@@ -185,9 +202,29 @@ public struct IntentMatcher: Sendable {
         let share = 1 / exponentials.reduce(0, +)
         let fit = min(1, top.score / (configuration.minimumScore * 2))
         let confidence = (share * fit * 1000).rounded() / 1000
-        let intent = top.score >= configuration.confirmScore ? top.intent : nil
+        var intent = top.score >= configuration.confirmScore ? top.intent : nil
         let accepted = top.score >= configuration.minimumScore && confidence >= configuration.acceptConfidence
+        let unknown = unknownShare(of: text)
+        // A clear match stands, except a formula ("have a good day") heard in a sentence about something else.
+        let formula = intent.map { Interpretation.answerIntents.contains($0) } ?? false
+        if intent != nil, !accepted || formula, unknown >= (accepted ? 0.5 : configuration.unknownShare) {
+            // Words the flow has never seen carry the meaning: a request about something else, not a weak one of ours.
+            intent = names.contains(IntentMatcher.outOfScope) ? IntentMatcher.outOfScope : nil
+            return IntentMatch(intent: intent, confidence: confidence, alternatives: ranked, text: text, needsConfirmation: false, declined: true)
+        }
         return IntentMatch(intent: intent, confidence: confidence, alternatives: ranked, text: text, needsConfirmation: intent != nil && !accepted)
+    }
+
+    /// The intent a flow names for requests it does not serve.
+    public static let outOfScope = "out_of_scope"
+
+    /// The share of the text's content words (not stop words, three letters or more) the flow's examples never use.
+    public func unknownShare(of text: String) -> Double {
+        let content = normalizer.tokens(text).filter {
+            !IntentMatcher.stopWords.contains($0) && !IntentMatcher.vagueWords.contains($0) && $0.count >= 3 && !SlotExtractor.isNumberWord($0)
+        }
+        guard !content.isEmpty else { return 0 }
+        return Double(content.filter { idf[$0] == nil }.count) / Double(content.count)
     }
 
     // MARK: - Vectors

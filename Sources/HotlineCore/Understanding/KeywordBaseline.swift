@@ -68,6 +68,16 @@ public struct IntentEvaluation: Sendable, Equatable, Codable {
         items.isEmpty ? 0 : Double(items.filter { $0.expected != $0.predicted && $0.predicted != "none" && !$0.needsConfirmation }.count) / Double(items.count)
     }
 
+    /// For items labelled `out_of_scope` (things the flow does not serve): how many were acted on as one of the flow's
+    /// intents at once, how many the bot would have confirmed as one, and how many were answered as out of scope or
+    /// not understood (the right outcomes).
+    public var unrelated: (count: Int, acted: Int, confirmed: Int, declined: Int) {
+        let unrelated = items.filter { $0.expected == "out_of_scope" }
+        let taken = unrelated.filter { $0.predicted != "none" && $0.predicted != "out_of_scope" }
+        let acted = taken.filter { !$0.needsConfirmation }.count
+        return (unrelated.count, acted, taken.count - acted, unrelated.count - taken.count)
+    }
+
     /// Items decided wrongly.
     public var misclassified: [Item] { items.filter { $0.expected != $0.predicted } }
 

@@ -37,6 +37,11 @@ public struct SlotExtractor: Sendable {
     static let yes: Set<String> = ["yes", "yeah", "yep", "yup", "sure", "correct", "right", "absolutely", "definitely", "okay", "ok"]
     static let no: Set<String> = ["no", "nope", "nah", "negative", "incorrect", "wrong"]
 
+    /// Whether a word is a number word ("seven", "forty", "hundred", "third").
+    public static func isNumberWord(_ word: String) -> Bool {
+        units[word] != nil || tens[word] != nil || ordinals[word] != nil || ["hundred", "thousand", "million"].contains(word) || word.allSatisfy(\.isNumber)
+    }
+
     /// Every slot value in the text, in order of appearance.
     public func extract(from text: String) -> [SlotValue] {
         let words = TextNormalizer.words(text)

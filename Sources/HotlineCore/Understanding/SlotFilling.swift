@@ -104,7 +104,7 @@ public enum SlotFilling {
             let marked = found.filter { $0.marked != nil }
             let pool = marked.isEmpty ? found : marked
             let chosen: Mention?
-            if let correction, let last = pool.last(where: { $0.start >= correction }) {
+            if let correction, let last = found.last(where: { $0.start >= correction }) {
                 chosen = last
             } else if Set(pool.map(\.value)).count == 1 {
                 chosen = pool.first
