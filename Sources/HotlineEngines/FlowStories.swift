@@ -51,6 +51,17 @@ public struct StoryResult: Sendable, Equatable, Codable {
     public var transcript: [String] = []
 
     enum CodingKeys: String, CodingKey { case name, passed, status, queue, intents, slots }
+
+    /// The JSON line of `hotline flow test --json`: every field, `queue` null when there was no handoff.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(passed, forKey: .passed)
+        try container.encode(status, forKey: .status)
+        try container.encode(queue, forKey: .queue)
+        try container.encode(intents, forKey: .intents)
+        try container.encode(slots, forKey: .slots)
+    }
 }
 
 /// Reads and plays stories files: a YAML list of `{name, turns, expect}`.

@@ -129,6 +129,9 @@ struct IntentCommand: AsyncParsableCommand {
         print(String(format: "intent accuracy: %.1f%% of %d (keyword-only baseline: %.1f%%)", evaluation.accuracy * 100, entries.count, keywordEvaluation.accuracy * 100))
         print(String(format: "  acted on without asking: %.1f%% right, %.1f%% wrong; the rest confirmed first or not understood",
                      evaluation.outrightAccuracy * 100, evaluation.wrongActions * 100))
+        if evaluation.declinedRequests > 0 {
+            print("  declined as out of scope (the caller hears what the bot can do): \(evaluation.declinedRequests)")
+        }
         let unrelated = evaluation.unrelated
         if unrelated.count > 0 {
             func share(_ count: Int) -> String { String(format: "%d (%.1f%%)", count, Double(count) * 100 / Double(unrelated.count)) }

@@ -204,7 +204,7 @@ public struct IntentMatcher: Sendable {
         let confidence = (share * fit * 1000).rounded() / 1000
         var intent = top.score >= configuration.confirmScore ? top.intent : nil
         let accepted = top.score >= configuration.minimumScore && confidence >= configuration.acceptConfidence
-        let unknown = unknownShare(of: text)
+        let unknown = unknownShare(of: text, confidence: confidenceByWord)
         // A clear match stands, except a formula ("have a good day") heard in a sentence about something else.
         let formula = intent.map { Interpretation.answerIntents.contains($0) } ?? false
         if intent != nil, !accepted || formula, unknown >= (accepted ? 0.5 : configuration.unknownShare) {
@@ -219,12 +219,16 @@ public struct IntentMatcher: Sendable {
     public static let outOfScope = "out_of_scope"
 
     /// The share of the text's content words (not stop words, three letters or more) the flow's examples never use.
-    public func unknownShare(of text: String) -> Double {
+    /// With recognizer word confidences, each word counts by how sure the recognizer was of it: an unknown word it
+    /// doubted is more likely a mishearing of the flow's words than a request about something else.
+    public func unknownShare(of text: String, confidence: [String: Double] = [:]) -> Double {
         let content = normalizer.tokens(text).filter {
             !IntentMatcher.stopWords.contains($0) && !IntentMatcher.vagueWords.contains($0) && $0.count >= 3 && !SlotExtractor.isNumberWord($0)
         }
-        guard !content.isEmpty else { return 0 }
-        return Double(content.filter { idf[$0] == nil }.count) / Double(content.count)
+        let weights = content.map { confidence[$0] ?? 1 }
+        let total = weights.reduce(0, +)
+        guard total > 0 else { return 0 }
+        return zip(content, weights).filter { idf[$0.0] == nil }.map(\.1).reduce(0, +) / total
     }
 
     // MARK: - Vectors

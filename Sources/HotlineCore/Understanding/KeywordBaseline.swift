@@ -64,9 +64,16 @@ public struct IntentEvaluation: Sendable, Equatable, Codable {
     }
 
     /// Share of items acted on without asking that were wrong (the costly mistake: the caller is sent the wrong way).
+    /// Declining a request as out of scope is not counted here: the caller hears what the bot can do and says it again
+    /// (`declinedRequests` counts those).
     public var wrongActions: Double {
-        items.isEmpty ? 0 : Double(items.filter { $0.expected != $0.predicted && $0.predicted != "none" && !$0.needsConfirmation }.count) / Double(items.count)
+        items.isEmpty ? 0 : Double(items.filter {
+            $0.expected != $0.predicted && $0.predicted != "none" && $0.predicted != "out_of_scope" && !$0.needsConfirmation
+        }.count) / Double(items.count)
     }
+
+    /// Requests (items not labelled `out_of_scope`) answered as out of scope.
+    public var declinedRequests: Int { items.filter { $0.expected != "out_of_scope" && $0.predicted == "out_of_scope" }.count }
 
     /// For items labelled `out_of_scope` (things the flow does not serve): how many were acted on as one of the flow's
     /// intents at once, how many the bot would have confirmed as one, and how many were answered as out of scope or
