@@ -27,5 +27,9 @@ echo; echo "== hotline intent: what the sample callers want (bank flow; an uncer
 echo; echo "== hotline simulate: a bot call from a caller recording"
 "$hotline" simulate Audio/caller-lost-card.wav --fast --flow Models/flows/bank.yaml
 
-echo; echo "== hotline chat: a transfer, typed (the bank's transfer service is not running here, so the bot says so)"
-printf "i'd like to move some money\na hundred dollars\nsavings\nyes\nno thanks\n" | "$hotline" chat
+echo; echo "== hotline chat: a balance and a transfer, typed, answered by the built-in SAMPLE bank (demo accounts)"
+echo "   (a question in the middle of the transfer, a correction in place, then an unrelated request)"
+printf "what's my balance\nyes\ni'd like to move a hundred from savings to checking\nwhat time do you close on saturday\nno, make it two hundred\nyes\nyes\ndo you sell car insurance\nno thanks\n" | "$hotline" chat
+
+echo; echo "== hotline flow test: the bank flow's conversation tests"
+"$hotline" flow test Models/flows/bank.stories.yaml

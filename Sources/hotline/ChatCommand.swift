@@ -44,6 +44,7 @@ struct ChatCommand: AsyncParsableCommand {
         while !reply.hangUp && reply.handoff == nil {
             printOut("you: ")
             guard let line = readLine() else { break }
+            if isatty(0) == 0 { printOut("\(line)\n") }  // typed from a file or a pipe: show it
             reply = await responder.respond(toText: line)
             if verbose {
                 let slots = responder.slots.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ", ")

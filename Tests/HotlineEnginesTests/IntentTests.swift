@@ -310,7 +310,7 @@ enum Flows {
         #expect(half.slots["amount"] == nil && half.slots["to_account"] == nil)
         #expect(half.hear("forty").say == "Should the 40 dollars go to your checking account or your savings account?", "a bare number answers 'how much'")
         // Two accounts named, each with its marker: the destination is the one after "to".
-        #expect(half.hear("from savings to checking").say == "To confirm, you'd like to move 40 dollars to your checking account. Is that right?")
+        #expect(half.hear("from savings to checking").say == "To confirm, you'd like to move 40 dollars from your savings account to your checking account. Is that right?")
         #expect(half.slots["from_account"] == "savings")
         // A request for a person is honoured while the bot asks; the transfer is in the summary as the request in hand.
         let person = half.hear("can i just talk to a person")
@@ -322,9 +322,10 @@ enum Flows {
         var dialog = DialogSession(dialog: bank, matcher: matcher)
         _ = dialog.start()
         // Every slot the sentence carries, even a bare amount.
-        #expect(dialog.hear("move a hundred from savings to checking").say == "To confirm, you'd like to move 100 dollars to your checking account. Is that right?")
+        #expect(dialog.hear("move a hundred from savings to checking").say == "To confirm, you'd like to move 100 dollars from your savings account to your checking account. Is that right?")
         #expect(dialog.slots["from_account"] == "savings")
-        // At the confirmation a correction changes that slot and confirms again; the amount stays.
+        // At the confirmation a correction changes that slot and confirms again; the amount stays (and the source, now the
+        // destination too, gives way).
         let corrected = dialog.hear("no, make that savings")
         #expect(corrected.say == "Okay. To confirm, you'd like to move 100 dollars to your savings account. Is that right?")
         #expect(corrected.heard?.progress == .asking && dialog.slots["amount"] == "100")

@@ -374,6 +374,11 @@ public struct DialogSession: Sendable {
             slots[name] = value.masked
             filledOrder.removeAll { $0 == name }
             filledOrder.append(name)
+            // Two slots over the same choices (from and to) never hold the same value: the older one gives way.
+            guard let kind = dialog.slots[name]?.kind, case .choice = kind else { continue }
+            for other in names where other != name && filled[other] == nil && dialog.slots[other]?.kind == kind && slots[other] == value.masked {
+                slots[other] = nil
+            }
         }
         return filled
     }
@@ -619,9 +624,25 @@ public struct DialogSession: Sendable {
     }
 
     /// Fills `{slot}` placeholders with what the caller said and webhooks returned (unknown ones are left as they are).
+    /// A part in `[brackets]` is said only when every placeholder in it is known ("move {amount} dollars[ from your
+    /// {from_account} account] to …").
     private func fill(_ text: String) -> String {
+        let values = slots.merging(fetched, uniquingKeysWith: { $1 })
+        var result = ""
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "["), let close = rest[open...].firstIndex(of: "]") {
+            result += rest[..<open]
+            let part = String(rest[rest.index(after: open)..<close])
+            let filled = substitute(part, values)
+            if !filled.contains("{") { result += filled }
+            rest = rest[rest.index(after: close)...]
+        }
+        return substitute(result + rest, values)
+    }
+
+    private func substitute(_ text: String, _ values: [String: String]) -> String {
         var result = text
-        for (name, value) in slots.merging(fetched, uniquingKeysWith: { $1 }) { result = result.replacingOccurrences(of: "{\(name)}", with: value) }
+        for (name, value) in values { result = result.replacingOccurrences(of: "{\(name)}", with: value) }
         return result
     }
 }
