@@ -601,7 +601,7 @@ public struct DialogSession: Sendable {
             // The system is not there: say so and offer a person rather than "try again later".
             let reason = failure ?? "\(call.url) gave no answer"
             offered = (intent, reason)
-            inProgress = true
+            inProgress = false  // asking something else instead drops it: the system is down, it is not resumed
             var turn = speak(join(preface, fill(call.fallback), "Would you like me to connect you with someone who can help?"),
                              search: dialog.states[state]!.search, intent: intent)
             turn.heard = Interpretation(intent: nil, confidence: 1, request: request, progress: .failed, failure: reason)
