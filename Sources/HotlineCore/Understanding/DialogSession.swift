@@ -475,10 +475,11 @@ public struct DialogSession: Sendable {
 
     /// Makes `intent` the request in hand.
     private mutating func begin(_ intent: String) {
+        acted.append(intent)
+        guard !DialogSession.answers.contains(intent) else { return }  // "goodbye" served by the flow is not a request
         if topic == nil { topic = intent }
         if request != intent { said = [:] }
         request = intent
-        acted.append(intent)
     }
 
     /// Serves a request the way the flow defines it, wherever the caller is.
@@ -532,7 +533,7 @@ public struct DialogSession: Sendable {
             return handOff(reason: "\(request ?? intent): the flow hands it to \(handoff)", queue: handoff, intent: intent, preface: text)
         }
         if action.end {
-            served.append(request ?? intent)
+            if !DialogSession.answers.contains(intent) { served.append(intent) }
             return speak(text, search: dialog.states[state]!.search, end: true, intent: intent)
         }
         if let next = action.goTo, let target = dialog.states[next] {
