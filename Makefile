@@ -1,5 +1,5 @@
 # Convenience targets; each calls the scripts the README names.
-.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store bench-ledger bench-soak bench-cards audio
+.PHONY: build demo test bench bench-transcribe bench-calls bench-serve bench-store bench-ledger bench-soak bench-cards bench-understanding audio
 
 build:
 	swift build -c release
@@ -29,6 +29,10 @@ bench-soak: build
 # Masking of spoken card numbers (natural voices through the phone channel; hibari-tts and festvox-kdlpc16k).
 bench-cards: build
 	.build/release/hotline bench cards
+
+# Spoken intent accuracy on natural voices (hibari-tts, festival ked) through the telephone channel.
+bench-understanding: build
+	.build/release/hotline bench understanding
 
 # What keeping each call's record (the ledger, QA rules) costs per event and per call.
 bench-ledger: build

@@ -116,6 +116,8 @@ struct IntentCommand: AsyncParsableCommand {
                 var outrightAccuracy: Double
                 var wrongActions: Double
                 var keywordBaseline: Double
+                var declinedRequests: Int
+                var unrelated: [String: Int]
                 var items: [IntentEvaluation.Item]
                 var confusion: [String: [String: Int]]
             }
@@ -123,6 +125,9 @@ struct IntentCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Summary(accuracy: evaluation.accuracy, outrightAccuracy: evaluation.outrightAccuracy,
                                                                  wrongActions: evaluation.wrongActions, keywordBaseline: keywordEvaluation.accuracy,
+                                                                 declinedRequests: evaluation.declinedRequests,
+                                                                 unrelated: ["count": evaluation.unrelated.count, "acted": evaluation.unrelated.acted,
+                                                                             "confirmed": evaluation.unrelated.confirmed, "declined": evaluation.unrelated.declined],
                                                                  items: evaluation.items, confusion: evaluation.confusion)), as: UTF8.self))
             return
         }
