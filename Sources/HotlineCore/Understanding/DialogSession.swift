@@ -63,6 +63,8 @@ public struct DialogSession: Sendable {
     public let dialog: DialogDefinition
     private let matcher: IntentMatcher
     private let slotExtractor = SlotExtractor()
+    /// The frustration phrases (the flow's and the built-in ones), each with its normalised words between spaces.
+    private let cues: [(phrase: String, words: String)]
     /// The current state.
     public private(set) var state: String
     /// Slot values heard so far (masked where sensitive).
@@ -113,8 +115,6 @@ public struct DialogSession: Sendable {
 
     /// Intents that answer a question rather than state a request.
     static let answers = Interpretation.answerIntents
-    /// Requests every state honours, whatever the flow says.
-    static let global: Set<String> = ["speak_to_agent", "repeat", "goodbye", "complaint"]
 
     /// Words and phrases that show a caller losing patience.
     public static let frustrationPhrases = [
@@ -129,6 +129,10 @@ public struct DialogSession: Sendable {
         self.dialog = dialog
         self.matcher = matcher
         state = dialog.start
+        cues = (dialog.frustration + DialogSession.frustrationPhrases).compactMap { phrase in
+            let words = TextNormalizer.words(phrase)
+            return words.isEmpty ? nil : (phrase, " " + words.joined(separator: " ") + " ")
+        }
     }
 
     /// The opening turn; `greeting` goes before the start prompt when given.
@@ -292,7 +296,7 @@ public struct DialogSession: Sendable {
         if let intent = match.intent, !DialogSession.answers.contains(intent) {
             heardSlots.merge(fillSlots(for: intent, text: also.isEmpty ? text : also[0].text, extracted: extracted, asked: nil).mapValues(\.masked)) { $1 }
         }
-        var turn = understand(match.intent, text: also.first?.text ?? text, also: Array(also.dropFirst()))
+        var turn = understand(match.intent, also: Array(also.dropFirst()))
         turn.heard = Interpretation(intent: turn.intent ?? (match.intent == "affirm" || match.intent == "deny" ? match.intent : nil),
                                     confidence: match.confidence, slots: heardSlots, request: request, progress: progress(after: turn))
         return turn
@@ -301,11 +305,7 @@ public struct DialogSession: Sendable {
     /// The phrase in `text` that shows frustration, if any.
     private func frustrationCue(in text: String) -> String? {
         let words = " " + TextNormalizer.words(text).joined(separator: " ") + " "
-        for phrase in dialog.frustration + DialogSession.frustrationPhrases {
-            let wanted = " " + TextNormalizer.words(phrase).joined(separator: " ") + " "
-            if wanted.count > 2, words.contains(wanted) { return phrase }
-        }
-        return nil
+        return cues.first { words.contains($0.words) }?.phrase
     }
 
     /// The intent of the utterance, and when it carries several requests ("I lost my card and I also need my
@@ -424,7 +424,8 @@ public struct DialogSession: Sendable {
 
     private func join(_ parts: String...) -> String { parts.filter { !$0.isEmpty }.joined(separator: " ") }
 
-    private mutating func understand(_ heard: String?, text: String, also: [(intent: String, text: String)]) -> DialogTurn {
+    /// Acts on the intent heard; the request's slots were already taken from the caller's words.
+    private mutating func understand(_ heard: String?, also: [(intent: String, text: String)]) -> DialogTurn {
         let current = dialog.states[state]!
         var intent = heard
         if let returning = returningTopic {
@@ -453,9 +454,7 @@ public struct DialogSession: Sendable {
                 return continueForm(form, preface: "No problem, let's fix that.")
             }
         }
-        if ["speak_to_agent", "complaint"].contains(intent), inProgress, let request, request != intent {
-            waiting.insert(Waiting(intent: request, text: "", resume: state), at: also.count)  // unserved: in the handoff summary
-        }
+        if ["speak_to_agent", "complaint"].contains(intent) { setAside(for: intent, after: also.count) }  // unserved: in the handoff summary
         switch intent {
         case "speak_to_agent": return handOff(reason: "caller asked for a person", queue: nil, intent: intent)
         case "complaint":
@@ -467,10 +466,15 @@ public struct DialogSession: Sendable {
         default: break
         }
         // Another request while one is in hand: serve it, then come back ("Now, back to your transfer.").
-        if inProgress, let request, request != intent {
-            waiting.insert(Waiting(intent: request, text: "", resume: state), at: also.count)
-        }
-        return serve(intent, text: text)
+        setAside(for: intent, after: also.count)
+        return serve(intent, text: nil)
+    }
+
+    /// Puts the request in hand, if another one (`intent`) takes its place, among the waiting ones to resume here,
+    /// after the `count` requests said with `intent`.
+    private mutating func setAside(for intent: String, after count: Int) {
+        guard inProgress, let request, request != intent else { return }
+        waiting.insert(Waiting(intent: request, text: "", resume: state), at: count)
     }
 
     /// Makes `intent` the request in hand.
@@ -482,11 +486,12 @@ public struct DialogSession: Sendable {
         request = intent
     }
 
-    /// Serves a request the way the flow defines it, wherever the caller is.
-    private mutating func serve(_ intent: String, text: String, preface: String = "") -> DialogTurn {
+    /// Serves a request the way the flow defines it, wherever the caller is. `text` is the words it was asked in, for
+    /// a request taken from the waiting ones (`nil`: its slots were filled when it was heard).
+    private mutating func serve(_ intent: String, text: String?, preface: String = "") -> DialogTurn {
         begin(intent)
         inProgress = false
-        _ = fillSlots(for: intent, text: text, extracted: slotExtractor.extract(from: text), asked: nil)
+        if let text { _ = fillSlots(for: intent, text: text, extracted: slotExtractor.extract(from: text), asked: nil) }
         guard let service = dialog.serving[intent] else {
             // A request the flow has no answer for: whoever handles that topic.
             return handOff(reason: "\(DialogSession.noAutomatedAnswer) for \(intent)", queue: nil, intent: intent, preface: preface)

@@ -204,10 +204,10 @@ public struct IntentMatcher: Sendable {
         let confidence = (share * fit * 1000).rounded() / 1000
         var intent = top.score >= configuration.confirmScore ? top.intent : nil
         let accepted = top.score >= configuration.minimumScore && confidence >= configuration.acceptConfidence
-        let unknown = unknownShare(of: text, confidence: confidenceByWord)
-        // A clear match stands, except a formula ("have a good day") heard in a sentence about something else.
+        // A clear match stands, except a formula ("have a good day") heard in a sentence about something else. The
+        // unknown words are counted only when they could decide.
         let formula = intent.map { Interpretation.answerIntents.contains($0) } ?? false
-        if intent != nil, !accepted || formula, unknown >= (accepted ? 0.5 : configuration.unknownShare) {
+        if intent != nil, !accepted || formula, unknownShare(of: text, confidence: confidenceByWord) >= (accepted ? 0.5 : configuration.unknownShare) {
             // Words the flow has never seen carry the meaning: a request about something else, not a weak one of ours.
             intent = names.contains(IntentMatcher.outOfScope) ? IntentMatcher.outOfScope : nil
             return IntentMatch(intent: intent, confidence: confidence, alternatives: ranked, text: text, needsConfirmation: false, declined: true)
