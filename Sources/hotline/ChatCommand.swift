@@ -30,11 +30,7 @@ struct ChatCommand: AsyncParsableCommand {
     @OptionGroup var services: FlowServiceOptions
 
     func run() async throws {
-        let definition = try loadFlow(flow)
-        guard let unbound = definition.dialog else {
-            printError("error: \(flow): the flow has no states to talk through")
-            throw ExitCode(2)
-        }
+        let (definition, unbound) = try loadDialogFlow(flow)
         let (dialog, bank) = try await services.bind(unbound)
         let callers = caller.map { _ in FileCallerMemory(path: memory) }
         let returning = caller.flatMap { callers?.recall($0)?.lastTopic }

@@ -29,11 +29,7 @@ struct FlowTest: AsyncParsableCommand {
     @OptionGroup var services: FlowServiceOptions
 
     func run() async throws {
-        let definition = try loadFlow(flow)
-        guard let unbound = definition.dialog else {
-            printError("error: \(flow): the flow has no states to talk through")
-            throw ExitCode(2)
-        }
+        let (definition, unbound) = try loadDialogFlow(flow)
         var all: [FlowStory] = []
         do {
             for file in stories { all += try FlowStories.load(path: file) }

@@ -18,6 +18,16 @@ func loadFlow(_ path: String) throws -> FlowDefinition {
     }
 }
 
+/// Loads a flow with a dialog for a command that talks through it, or says why not and exits with status 2.
+func loadDialogFlow(_ path: String) throws -> (FlowDefinition, DialogDefinition) {
+    let definition = try loadFlow(path)
+    guard let dialog = definition.dialog else {
+        printError("error: \(path): the flow has no states to talk through")
+        throw ExitCode(2)
+    }
+    return (definition, dialog)
+}
+
 struct IntentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "intent",
