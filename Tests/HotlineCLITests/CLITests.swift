@@ -121,12 +121,7 @@ enum CLI {
         let pause = Data(count: 32_000)
         var pcm = Data()
         while Double(pcm.count) / 32_000 < seconds { pcm += speech + pause }
-        var header = Data()
-        func append(_ value: UInt32, _ bytes: Int) { withUnsafeBytes(of: value.littleEndian) { header += Data($0.prefix(bytes)) } }
-        header += Data("RIFF".utf8); append(UInt32(36 + pcm.count), 4); header += Data("WAVEfmt ".utf8)
-        append(16, 4); append(1, 2); append(1, 2); append(16_000, 4); append(32_000, 4); append(2, 2); append(16, 2)
-        header += Data("data".utf8); append(UInt32(pcm.count), 4)
-        try (header + pcm).write(to: URL(fileURLWithPath: path))
+        try WAVFiles.writePCM16(pcm, rate: 16_000, to: path)
     }
 
     static func peakMegabytes(_ output: String) -> Int? {
@@ -256,34 +251,18 @@ enum CLI {
 @Suite(.serialized) struct DialogFromAudioTests {
     static let spoken = IntentCommandTests.root + "/Tests/Fixtures/spoken"
 
-    /// The μ-law codes of a fixture WAV's data chunk (8 kHz, already through the telephone channel).
-    static func codes(_ path: String) throws -> Data {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        var offset = 12
-        while offset + 8 <= data.count {
-            let id = String(decoding: data[offset..<offset + 4], as: UTF8.self)
-            let size = Int(data[offset + 4]) | Int(data[offset + 5]) << 8 | Int(data[offset + 6]) << 16 | Int(data[offset + 7]) << 24
-            if id == "data" { return data[(offset + 8)..<min(data.count, offset + 8 + size)] }
-            offset += 8 + size + size % 2
-        }
-        return Data()
-    }
-
     /// A caller's side of a call at 8 kHz: silence, then each recorded line (natural voices through the telephone
     /// channel, `Tests/Fixtures/spoken`) after the given pause.
     static func call(_ lines: [(pause: Double, file: String)], path: String) throws {
         var pcm = Data()
         for line in lines {
             pcm += Data(count: Int(line.pause * 8_000) * 2)
-            for sample in G711.linear(fromMuLaw: try codes(spoken + "/" + line.file)) { withUnsafeBytes(of: sample.littleEndian) { pcm += Data($0) } }
+            for sample in G711.linear(fromMuLaw: try WAVFiles.dataChunk(spoken + "/" + line.file)) {
+                withUnsafeBytes(of: sample.littleEndian) { pcm += Data($0) }
+            }
         }
         pcm += Data(count: 16_000 * 2)
-        var header = Data()
-        func append(_ value: UInt32, _ bytes: Int) { withUnsafeBytes(of: value.littleEndian) { header += Data($0.prefix(bytes)) } }
-        header += Data("RIFF".utf8); append(UInt32(36 + pcm.count), 4); header += Data("WAVEfmt ".utf8)
-        append(16, 4); append(1, 2); append(1, 2); append(8_000, 4); append(16_000, 4); append(2, 2); append(16, 2)
-        header += Data("data".utf8); append(UInt32(pcm.count), 4)
-        try (header + pcm).write(to: URL(fileURLWithPath: path))
+        try WAVFiles.writePCM16(pcm, rate: 8_000, to: path)
     }
 
     @Test func aLostCardIsConfirmedAndHandedToTheCardsTeam() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import HotlineCore
 import HotlineEngines
+import HotlineTestSupport
 import Testing
 
 enum Flows {
@@ -9,6 +10,13 @@ enum Flows {
     static let paraphrases = root + "/Tests/Fixtures/bank-paraphrases.tsv"
     static let unrelated = root + "/Tests/Fixtures/bank-unrelated.tsv"
     static let stories = root + "/Models/flows/bank.stories.yaml"
+
+    /// A session on `dialog` past its opening prompt.
+    static func started(_ dialog: DialogDefinition, _ matcher: IntentMatcher) -> DialogSession {
+        var session = DialogSession(dialog: dialog, matcher: matcher)
+        _ = session.start()
+        return session
+    }
 
     /// The bank flow's dialog with its bank service at `url` (no server: the tests complete webhooks themselves).
     static func dialog(bank url: String = "http://bank.test") throws -> (DialogDefinition, IntentMatcher) {
@@ -275,8 +283,7 @@ enum Flows {
     @Test func aTransferAsksForWhatIsMissingConfirmsAndNeverAsksTwice() throws {
         let (bank, matcher) = try Flows.dialog()
         // Nothing given with the request: both slots are asked for, then confirmed.
-        var dialog = DialogSession(dialog: bank, matcher: matcher)
-        _ = dialog.start()
+        var dialog = Flows.started(bank, matcher)
         let ask = dialog.hear("i need to move some money around")
         #expect(ask.intent == "transfer_money" && ask.say == "How much would you like to transfer?")
         let unclear = dialog.hear("um let me think")
@@ -294,15 +301,13 @@ enum Flows {
         #expect(answer.say == "Done. 250 dollars are on their way to your savings account. Your reference is T 42. Is there anything else I can help you with?")
 
         // Everything given with the request: straight to the confirmation.
-        var quick = DialogSession(dialog: bank, matcher: matcher)
-        _ = quick.start()
+        var quick = Flows.started(bank, matcher)
         let direct = quick.hear("transfer fifty dollars to my savings account")
         #expect(direct.intent == "transfer_money")
         #expect(direct.say == "To confirm, you'd like to move 50 dollars to your savings account. Is that right?")
 
         // Half given: only the missing one is asked; a plain "no" forgets the form and starts again.
-        var half = DialogSession(dialog: bank, matcher: matcher)
-        _ = half.start()
+        var half = Flows.started(bank, matcher)
         #expect(half.hear("can i send a hundred dollars to another account").say == "Should the 100 dollars go to your checking account or your savings account?")
         #expect(half.hear("checking").say == "To confirm, you'd like to move 100 dollars to your checking account. Is that right?")
         let again = half.hear("no")
@@ -319,8 +324,7 @@ enum Flows {
 
     @Test func slotsFromAnywhereAndCorrectionsInPlace() throws {
         let (bank, matcher) = try Flows.dialog()
-        var dialog = DialogSession(dialog: bank, matcher: matcher)
-        _ = dialog.start()
+        var dialog = Flows.started(bank, matcher)
         // Every slot the sentence carries, even a bare amount.
         #expect(dialog.hear("move a hundred from savings to checking").say == "To confirm, you'd like to move 100 dollars from your savings account to your checking account. Is that right?")
         #expect(dialog.slots["from_account"] == "savings")
@@ -332,20 +336,17 @@ enum Flows {
         #expect(dialog.hear("no make it a hundred and twenty").say.contains("move 120 dollars to your savings account"))
 
         // "checking, no wait, savings" while the bot asks.
-        var asked = DialogSession(dialog: bank, matcher: matcher)
-        _ = asked.start()
+        var asked = Flows.started(bank, matcher)
         _ = asked.hear("i'd like to transfer eighty dollars")
         #expect(asked.hear("checking, no wait, savings").say == "To confirm, you'd like to move 80 dollars to your savings account. Is that right?")
         // "savings, not checking".
-        var negated = DialogSession(dialog: bank, matcher: matcher)
-        _ = negated.start()
+        var negated = Flows.started(bank, matcher)
         #expect(negated.hear("transfer thirty dollars to savings not checking").say.contains("move 30 dollars to your savings account"))
     }
 
     @Test func aRequestInTheMiddleOfAnotherIsServedAndTheFirstResumes() throws {
         let (bank, matcher) = try Flows.dialog()
-        var dialog = DialogSession(dialog: bank, matcher: matcher)
-        _ = dialog.start()
+        var dialog = Flows.started(bank, matcher)
         _ = dialog.hear("i want to transfer money")
         // Said unclearly, the other request is checked first; a yes serves it and the transfer goes on.
         #expect(dialog.hear("hang on, when do you close on saturday").say == "It sounds like you'd like to know our opening hours. Is that right?")
@@ -363,8 +364,7 @@ enum Flows {
 
     @Test func severalRequestsInOneSentenceAreServedInTurnAndTheRestIsInTheHandoff() throws {
         let (bank, matcher) = try Flows.dialog()
-        var dialog = DialogSession(dialog: bank, matcher: matcher)
-        _ = dialog.start()
+        var dialog = Flows.started(bank, matcher)
         let both = dialog.hear("i lost my card and i also need my balance")
         #expect(both.acted == ["lost_card"] && both.say.hasSuffix("Shall I block it now?"))
         let blocked = dialog.hear("yes")
@@ -372,8 +372,7 @@ enum Flows {
         #expect(handoff.queue == "cards" && handoff.intent == "lost_card" && handoff.pending == ["check_balance"])
         #expect(CallLedger.summary(handoff).contains("also asked, not served: check_balance"))
 
-        var kept = DialogSession(dialog: bank, matcher: matcher)
-        _ = kept.start()
+        var kept = Flows.started(bank, matcher)
         _ = kept.hear("i lost my card and i also need my balance")
         let next = kept.hear("no")
         #expect(next.acted == ["check_balance"])
@@ -384,15 +383,13 @@ enum Flows {
     @Test func outOfScopeIsARealAnswer() throws {
         let (bank, matcher) = try Flows.dialog()
         for text in ["i want to close my account", "what's the weather like", "do you sell car insurance"] {
-            var dialog = DialogSession(dialog: bank, matcher: matcher)
-            _ = dialog.start()
+            var dialog = Flows.started(bank, matcher)
             let turn = dialog.hear(text)
             #expect(turn.say.hasPrefix("I'm sorry, I can't help with that here.") && turn.say.hasSuffix("Is there anything else I can help you with?"), "\(text)")
             #expect(turn.heard?.intent == "out_of_scope" && turn.heard?.progress == .unserved && turn.acted.isEmpty, "\(text)")
         }
         // In the middle of a request, the bot says so and goes back to it.
-        var dialog = DialogSession(dialog: bank, matcher: matcher)
-        _ = dialog.start()
+        var dialog = Flows.started(bank, matcher)
         _ = dialog.hear("i want to move some money")
         #expect(dialog.hear("do you sell car insurance").say.hasSuffix("Now, back to your transfer. How much would you like to transfer?"))
     }
@@ -400,20 +397,17 @@ enum Flows {
     @Test func frustrationAndRepetitionHandOffWithTheReason() throws {
         let (bank, matcher) = try Flows.dialog()
         // A "no" to the confirmation, then an angry turn: to the team of the request in hand, with what was said.
-        var angry = DialogSession(dialog: bank, matcher: matcher)
-        _ = angry.start()
+        var angry = Flows.started(bank, matcher)
         _ = angry.hear("transfer fifty dollars to savings")
         _ = angry.hear("no that's not what i said")
         let turn = angry.hear("this is ridiculous, you're not listening")
         #expect(turn.handoff?.queue == "payments" && turn.handoff?.reason.hasPrefix("caller frustrated") == true)
         // One sign of frustration alone gets an apology, not a handoff.
-        var once = DialogSession(dialog: bank, matcher: matcher)
-        _ = once.start()
+        var once = Flows.started(bank, matcher)
         let sorry = once.hear("ugh this is so annoying, what time do you open tomorrow")
         #expect(sorry.handoff == nil && sorry.say.hasPrefix("I'm sorry for the trouble. Our branches are open"))
         // The same question is never asked a third time.
-        var loop = DialogSession(dialog: bank, matcher: matcher)
-        _ = loop.start()
+        var loop = Flows.started(bank, matcher)
         _ = loop.hear("transfer fifty dollars to savings")
         _ = loop.hear("no")
         _ = loop.hear("fifty dollars")
@@ -427,16 +421,14 @@ enum Flows {
 
     @Test func aFailedWebhookOffersAPerson() throws {
         let (bank, matcher) = try Flows.dialog()
-        var dialog = DialogSession(dialog: bank, matcher: matcher)
-        _ = dialog.start()
+        var dialog = Flows.started(bank, matcher)
         let turn = dialog.hear("what's my balance")
         let failed = dialog.complete(try #require(turn.webhook), with: nil, failure: "http://bank.test/v1/balance: timed out")
         #expect(failed.say == "I'm sorry, I can't reach your account details right now. Would you like me to connect you with someone who can help?")
         #expect(failed.heard?.progress == .failed)
         let yes = dialog.hear("yes please")
         #expect(yes.handoff?.queue == "accounts" && yes.handoff?.reason == "check_balance failed: http://bank.test/v1/balance: timed out")
-        var declined = DialogSession(dialog: bank, matcher: matcher)
-        _ = declined.start()
+        var declined = Flows.started(bank, matcher)
         let again = declined.hear("what's my balance")
         _ = declined.complete(try #require(again.webhook), with: nil)
         #expect(declined.hear("no").say == "Okay. Is there anything else I can help you with?")
@@ -558,7 +550,7 @@ enum Flows {
         for (intent, field) in items {
             let file = String(field.split(separator: "\t")[0])
             let voice = file.contains("hibari") ? "heart" : "ked"
-            let speech = TelephoneChannel.decode([UInt8](try Self.codes(Flows.root + "/" + file)), to: 16_000)
+            let speech = TelephoneChannel.decode([UInt8](try WAVFiles.dataChunk(Flows.root + "/" + file)), to: 16_000)
             let match = matcher.match(try recognizer.recognize(speech, search: .named("domain"), alternatives: 5))
             if intent == "out_of_scope" {
                 unrelated += 1
@@ -583,18 +575,5 @@ enum Flows {
         for (voice, tally) in byVoice { #expect(Double(tally.right) / Double(tally.count) >= 0.6, "\(voice): \(tally)") }
         #expect(domainOnSample > general + sample / 20, "domain \(domainOnSample) vs general \(general) of \(sample)")
         #expect(taken <= 36 && acted <= 12, "unrelated taken for an intent: \(taken) of \(unrelated), \(acted) acted on")
-    }
-
-    /// The μ-law codes of a fixture WAV's data chunk.
-    static func codes(_ path: String) throws -> Data {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        var offset = 12
-        while offset + 8 <= data.count {
-            let id = String(decoding: data[offset..<offset + 4], as: UTF8.self)
-            let size = Int(data[offset + 4]) | Int(data[offset + 5]) << 8 | Int(data[offset + 6]) << 16 | Int(data[offset + 7]) << 24
-            if id == "data" { return data[(offset + 8)..<min(data.count, offset + 8 + size)] }
-            offset += 8 + size + size % 2
-        }
-        return Data()
     }
 }
