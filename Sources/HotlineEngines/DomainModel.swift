@@ -66,6 +66,23 @@ public struct DomainModel: Sendable {
         return DomainModel(path: path, unknownWords: unknown.sorted(), pronunciations: pronunciations, sentences: sentences.count)
     }
 
+    /// Every word of an ARPA file's unigrams (sentence markers left out).
+    static func unigrams(arpa path: String) throws -> Set<String> {
+        var words = Set<String>()
+        var inUnigrams = false
+        for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+            if line.hasPrefix("\\") {
+                if inUnigrams { break }
+                inUnigrams = line.trimmingCharacters(in: .whitespaces) == "\\1-grams:"
+                continue
+            }
+            guard inUnigrams else { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.count >= 2, !fields[1].hasPrefix("<") { words.insert(String(fields[1])) }
+        }
+        return words
+    }
+
     /// The words of a CMU-format dictionary (alternate pronunciations folded).
     static func dictionaryWords(_ path: String) throws -> Set<String> {
         let text = try String(contentsOfFile: path, encoding: .utf8)

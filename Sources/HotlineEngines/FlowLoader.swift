@@ -20,11 +20,13 @@ public enum FlowLoader {
     /// Walks the node tree with positions.
     private struct Reader: ModelFileReader {
         let source: String
+        /// Each state's `hangover` node, read once the flow's own is known.
+        var stateHangovers: [String: Node] = [:]
 
         mutating func flow(_ root: Node) throws(FlowError) -> FlowDefinition {
             let top = try mapping(root, "the flow")
             try check(top, allowed: ["name", "description", "language", "synonyms", "intents", "states", "start", "voice", "slots", "handoff", "after",
-                                     "services", "frustration"], in: "the flow")
+                                     "services", "frustration", "hangover"], in: "the flow")
             func value(_ key: String) -> (keyNode: Node, value: Node)? { top.first { $0.key == key }.map { ($0.keyNode, $0.value) } }
             guard let nameNode = value("name") else { throw fail(root, "the flow needs a 'name'") }
             let name = try string(nameNode.value, "name")
@@ -86,6 +88,8 @@ public enum FlowLoader {
                     for service in try mapping(entry.value, "services") { built.services[service.key] = try string(service.value, "service '\(service.key)'") }
                 }
                 if let entry = value("frustration") { built.frustration = try strings(entry.value, "frustration") }
+                if let entry = value("hangover") { built.hangovers = try hangovers(entry.value, base: TurnHangovers()) }
+                for (name, node) in stateHangovers { built.states[name]?.hangovers = try hangovers(node, base: built.hangovers) }
                 for (intent, fields, node) in serving {
                     try self.serving(intent, fields: fields, node: node, into: &built, slots: slotDefinitions)
                 }
@@ -215,7 +219,7 @@ public enum FlowLoader {
             return result
         }
 
-        func dialog(states node: Node, start: Node, handoff: Node?, intents: Set<String>, slots: [String: SlotDefinition]) throws(FlowError) -> DialogDefinition {
+        mutating func dialog(states node: Node, start: Node, handoff: Node?, intents: Set<String>, slots: [String: SlotDefinition]) throws(FlowError) -> DialogDefinition {
             var policy = HandoffPolicy()
             if let handoff {
                 let fields = try mapping(handoff, "handoff")
@@ -238,7 +242,8 @@ public enum FlowLoader {
             var targets: [(String, Node)] = []
             for entry in try mapping(node, "states") {
                 let fields = try mapping(entry.value, "state '\(entry.key)'")
-                try check(fields, allowed: ["prompt", "search", "expect", "reprompt", "reprompts", "no_input", "on", "ask", "next"], in: "state '\(entry.key)'")
+                try check(fields, allowed: ["prompt", "search", "expect", "reprompt", "reprompts", "no_input", "on", "ask", "next", "hangover"],
+                          in: "state '\(entry.key)'")
                 var state = DialogState(name: entry.key, prompt: "")
                 for field in fields {
                     switch field.key {
@@ -256,6 +261,8 @@ public enum FlowLoader {
                         let name = try string(field.value, "ask")
                         guard slots[name] != nil else { throw fail(field.value, "ask: '\(name)' is not a slot of this flow (declare it under the flow's 'slots')") }
                         state.ask = name
+                    case "hangover":
+                        stateHangovers[entry.key] = field.value
                     case "next":
                         let target = try string(field.value, "next")
                         state.next = target
@@ -282,6 +289,30 @@ public enum FlowLoader {
             guard states[startName] != nil else { throw fail(start, "start: there is no state '\(startName)'") }
             for (target, node) in targets where states[target] == nil { throw fail(node, "no state '\(target)' to go to") }
             return DialogDefinition(start: startName, states: states, handoff: policy, slots: slots)
+        }
+
+        /// `hangover: 0.5` (every case) or `{complete: 0.25, otherwise: 0.4, unfinished: 0.9}` (cases not given keep `base`'s).
+        func hangovers(_ node: Node, base: TurnHangovers) throws(FlowError) -> TurnHangovers {
+            func seconds(_ node: Node, _ what: String) throws(FlowError) -> Double {
+                guard let value = node.float, value >= 0.1, value <= 3 else { throw fail(node, "\(what) must be 0.1 to 3 seconds") }
+                return value
+            }
+            if node.mapping == nil {
+                let value = try seconds(node, "hangover")
+                return TurnHangovers(complete: value, otherwise: value, unfinished: value)
+            }
+            let fields = try mapping(node, "hangover")
+            try check(fields, allowed: ["complete", "otherwise", "unfinished"], in: "hangover")
+            var result = base
+            for field in fields {
+                let value = try seconds(field.value, "hangover \(field.key)")
+                switch field.key {
+                case "complete": result.complete = value
+                case "otherwise": result.otherwise = value
+                default: result.unfinished = value
+                }
+            }
+            return result
         }
 
         func webhook(_ node: Node) throws(FlowError) -> WebhookCall {
@@ -369,5 +400,42 @@ extension PocketSphinxRecognizer {
                 break
             }
         }
+    }
+}
+
+extension PocketSphinxConfiguration {
+    /// This configuration cut down for answering calls on `flow`: the general language model only when a state listens
+    /// with it, and a dictionary of just the words the flow's searches can hear (written beside the domain model). A
+    /// decoder then costs a few megabytes rather than a hundred, so a server can hold one per caller speaking at once.
+    /// Recognition is unchanged: a search only ever hears its own words.
+    public func forCalls(on flow: FlowDefinition, domainModel: DomainModel) throws -> PocketSphinxConfiguration {
+        let states = flow.dialog?.states.values.map(\.self) ?? []
+        if states.contains(where: { $0.search == .general }) { return self }
+        var words = try DomainModel.unigrams(arpa: domainModel.path)
+        // Grammars and keyword lists: every word-like token (a few extra entries cost nothing).
+        func tokens(_ text: String) -> [String] {
+            text.lowercased().split(whereSeparator: { !($0.isLetter || $0 == "'") }).map(String.init)
+        }
+        for state in states {
+            switch state.search {
+            case .grammar(let path), .keywords(let path): words.formUnion(tokens(try String(contentsOfFile: path, encoding: .utf8)))
+            case .digits: words.formUnion(tokens(StateSearch.digitsGrammar))
+            case .domain, .general: break
+            }
+        }
+        let text = try String(contentsOfFile: dictionary, encoding: .utf8)
+        var kept = ""
+        for line in text.split(separator: "\n") {
+            guard let head = line.split(separator: " ", maxSplits: 1).first else { continue }
+            if words.contains(String(head.split(separator: "(").first ?? head)) { kept += line + "\n" }
+        }
+        let path = domainModel.path + ".dict"
+        if (try? String(contentsOfFile: path, encoding: .utf8)) != kept {
+            try Data(kept.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        var trimmed = self
+        trimmed.languageModel = nil
+        trimmed.dictionary = path
+        return trimmed
     }
 }

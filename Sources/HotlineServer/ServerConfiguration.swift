@@ -33,8 +33,20 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var flow = "Models/flows/bank.yaml"
     /// Caller memory file (calls from the same number are linked). Default `.hotline/callers.json`.
     public var callerMemory = ".hotline/callers.json"
-    /// Pooled recognizers (each ≈ 100 MB; decoding runs on them). Default: one per core.
-    public var recognizers = ProcessInfo.processInfo.activeProcessorCount
+    /// Pooled decoders: a caller speaking holds one for their utterance (live decoding). `nil`: automatic (24 when the
+    /// flow's searches are small, ≈ 10 MB each; one per core when a state listens with the general model, ≈ 110 MB each).
+    public var recognizers: Int?
+    /// Threads that run the decoders (CPU). Default: one per core.
+    public var decodingThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// New calls are refused (with the gateway's signal: AudioSocket hangup, HTTP 503 on a WebSocket upgrade) while the
+    /// decoding threads have been busier than this share of the last few seconds, or recognizer work has waited longer
+    /// than ``maximumQueueWait``: past capacity, quality would collapse for every call. 1 never refuses. Default 0.9.
+    public var maximumLoad = 0.9
+    /// Seconds recognizer work may wait for a thread before new calls are refused. Default 1.
+    public var maximumQueueWait = 1.0
+    /// Seconds after a caller finishes speaking without the reply starting before the bot says a holding phrase
+    /// ("One moment."); 0 never. Default 1.5.
+    public var holdingDelay = 1.5
     /// Where the flow's webhook services are, by name (`bank: https://core.example/api`); a service left out keeps the
     /// flow's own setting (`sample`: the built-in sample bank). Environment: `HOTLINE_SERVICE_<NAME>`.
     public var services: [String: String] = [:]
@@ -230,8 +242,13 @@ extension ServerConfiguration {
         }
         if let section = root["calls"] {
             let map = try reader.mapping(section, "calls")
-            try reader.checkKeys(map, allowed: ["recognizers", "shutdown_grace", "retained_outcomes", "retained_outcomes_mb"], in: "calls")
+            try reader.checkKeys(map, allowed: ["recognizers", "decoding_threads", "max_load", "max_queue_wait", "holding_delay", "shutdown_grace",
+                                                "retained_outcomes", "retained_outcomes_mb"], in: "calls")
             if let value = map["recognizers"] { recognizers = try reader.int(value, "calls.recognizers", 1...256) }
+            if let value = map["decoding_threads"] { decodingThreads = try reader.int(value, "calls.decoding_threads", 1...256) }
+            if let value = map["max_load"] { maximumLoad = try reader.double(value, "calls.max_load", 0.1...1) }
+            if let value = map["max_queue_wait"] { maximumQueueWait = try reader.double(value, "calls.max_queue_wait", 0.1...60) }
+            if let value = map["holding_delay"] { holdingDelay = try reader.double(value, "calls.holding_delay", 0...30) }
             if let value = map["shutdown_grace"] { shutdownGrace = try reader.double(value, "calls.shutdown_grace", 0...3_600) }
             if let value = map["retained_outcomes"] { retainedOutcomes = try reader.int(value, "calls.retained_outcomes", 1...10_000_000) }
             if let value = map["retained_outcomes_mb"] { retainedOutcomesMegabytes = try reader.double(value, "calls.retained_outcomes_mb", 0.01...100_000) }
@@ -312,7 +329,7 @@ extension ServerConfiguration {
         for (name, port) in [("http port", httpPort), ("audiosocket port", audioSocketPort)] where !(0...65_535).contains(port) {
             throw ConfigurationError(description: "\(file): \(name) \(port) is not a TCP port")
         }
-        guard recognizers >= 1 else { throw ConfigurationError(description: "\(file): recognizers must be at least 1") }
+        guard (recognizers ?? 1) >= 1 else { throw ConfigurationError(description: "\(file): recognizers must be at least 1") }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError(description: "\(file): log level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }

@@ -57,6 +57,9 @@ struct IntentCommand: AsyncParsableCommand {
     @Option(help: "Most frequent general-model words the domain model backs off to.")
     var generalWords = 3_000
 
+    @Flag(help: "Decode audio as a call does, live in 20 ms blocks with the channel's running cepstral mean carried from one file to the next (default: whole utterances).")
+    var live = false
+
     @OptionGroup var model: ModelOptions
 
     func validate() throws {
@@ -66,7 +69,8 @@ struct IntentCommand: AsyncParsableCommand {
     func run() async throws {
         let definition = try loadFlow(flow)
         let matcher = definition.makeMatcher()
-        let understanding = Understanding(matcher: matcher, model: model.configuration, flow: general ? nil : definition, generalWords: generalWords)
+        let understanding = Understanding(matcher: matcher, model: model.configuration, flow: general ? nil : definition, generalWords: generalWords,
+                                          live: live)
         if let labels {
             try await evaluate(labels, understanding: understanding, intents: definition.intents.map(\.name))
             return
@@ -173,13 +177,16 @@ struct Understanding {
     /// The flow whose domain model recognises audio (`nil`: the general model).
     let flow: FlowDefinition?
     let generalWords: Int
+    /// Decode as a call does: live, with the channel's adaptation carried across inputs.
+    let live: Bool
     private let recognizer = RecognizerBox()
 
-    init(matcher: IntentMatcher, model: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int = 3_000) {
+    init(matcher: IntentMatcher, model: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int = 3_000, live: Bool = false) {
         self.matcher = matcher
         self.model = model
         self.flow = flow
         self.generalWords = generalWords
+        self.live = live
     }
 
     /// The match and the transcript (the text itself for text input).
@@ -196,13 +203,24 @@ struct Understanding {
         // One caller turn: every segment's samples together, decoded once with alternatives.
         let samples = events.flatMap { event -> [Float] in if case .segment(let segment) = event { segment.samples } else { [] } }
         guard !samples.isEmpty else { return (matcher.match(""), "") }
-        let recognition = try recognizer.recognize(samples, search: flow == nil ? .standard : .named("domain"), alternatives: 5)
+        let search: RecognitionSearch = flow == nil ? .standard : .named("domain")
+        let recognition: Recognition
+        if live {
+            let adaptation = self.recognizer.adaptation ?? recognizer.initialAdaptation(narrowband: reader.info.sampleRate <= 8_000)
+            try recognizer.beginUtterance(search: search, adaptation: adaptation)
+            for start in stride(from: 0, to: samples.count, by: 320) { try recognizer.feed(Array(samples[start..<min(start + 320, samples.count)])) }
+            (recognition, self.recognizer.adaptation) = try recognizer.endUtterance(alternatives: 5)
+        } else {
+            recognition = try recognizer.recognize(samples, search: search, alternatives: 5)
+        }
         return (matcher.match(recognition), recognition.text)
     }
 
     /// Loads the recognizer on first use (text-only runs never load a model).
     final class RecognizerBox {
         private var recognizer: PocketSphinxRecognizer?
+        /// The channel adaptation of live decoding, carried from one input to the next.
+        var adaptation: ChannelAdaptation?
         func get(_ configuration: PocketSphinxConfiguration, flow: FlowDefinition?, generalWords: Int) async throws -> PocketSphinxRecognizer {
             if let recognizer { return recognizer }
             let made = try PocketSphinxRecognizer(configuration: configuration)

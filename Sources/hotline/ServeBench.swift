@@ -25,13 +25,15 @@ struct ServeBench: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Load generator: N concurrent bot calls over real AudioSocket and Twilio connections to a `hotline serve` child process.",
         discussion: """
-            For each protocol and each N it starts `hotline serve` (the bank flow, N recognizers unless --recognizers), \
-            keeps N callers on the line for --seconds (a caller whose call ends redials), each streaming real recorded \
-            sentences (pocketsphinx-testdata LibriVox, 8 kHz) at real-time pace in 20 ms frames and answering like the \
-            gateway would (Twilio marks echoed). Latency is measured at the client: from sending the frame at which the \
-            endpointer closes an utterance (end of speech plus the hangover, which is printed and not included) to the \
-            first frame of the bot's reply. A call keeps real time when it had no overload, no failure, and every reply \
-            came back. Prints p50/p95/p99, calls kept in real time, failures, and the server's CPU and RSS per call.
+            For each protocol and each N it starts `hotline serve` (the bank flow, its default recognizers unless \
+            --recognizers), keeps N callers on the line for --seconds (a caller whose call ends redials), each saying short \
+            bank requests (--sentences) at real-time pace in 20 ms frames and answering like the gateway would (Twilio marks \
+            echoed). The gap is measured at the client as a caller hears it: from sending the last voiced frame of a sentence \
+            to receiving the first voiced frame of the bot's reply (the end hangover included). A call keeps real time when \
+            it had no overload, no failure, and every sentence got a reply. Prints p50/p95/p99, calls kept in real time, \
+            failures, the server's CPU and RSS per call, and the server's own breakdown of a turn from its /metrics \
+            histograms: end hangover, waiting for a recognizer, the final decode, dialog (with webhooks), synthesis to the \
+            first audio, and pacing to the first frame on the wire.
             """
     )
 
@@ -44,38 +46,65 @@ struct ServeBench: AsyncParsableCommand {
     @Option(help: "Seconds each round lasts.")
     var seconds: Double = 30
 
-    @Option(help: "Recognizers in the server's pool (default: one per call).")
+    @Option(help: "Recognizers in the server's pool (default: the server's own default).")
     var recognizers: Int?
+
+    @Option(help: "The hotline executable to run as the server (default: this one), to compare builds with the same load.")
+    var server: String?
 
     @Option(help: "Transcript stores to compare, comma-separated: sqlite (a fresh file per round), none, or a postgres:// URL.")
     var stores = "sqlite"
+
+    @Option(help: "What callers say: bank (short bank requests read by two natural voices, 8 kHz μ-law, Tests/Fixtures/spoken) or librivox (long read sentences).")
+    var sentences: BenchSentences = .bank
 
     @Option(help: "Seconds over which the callers' first calls start (callers follow the same script, so a short spread makes them all speak at once: a burst).")
     var stagger: Double = 10
 
     func run() async throws {
-        let data = "/usr/share/pocketsphinx/test/data/librivox"
-        guard FileManager.default.fileExists(atPath: data) else { throw ValidationError("\(data): apt-get install pocketsphinx-testdata") }
         let counts = calls.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
         guard !counts.isEmpty else { throw ValidationError("no call counts in '\(calls)'") }
-        let sentences = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasSuffix(".wav") }.sorted().map { data + "/" + $0 }
-        let scripts = try CallerScript.make(from: sentences, count: 6)
-        let hangover = VoiceActivityDetector.Configuration().endDuration
-        print(String(format: "%d cores; bank flow; callers speak LibriVox sentences at 8 kHz in 20 ms frames; hangover %.0f ms excluded; %.0f s rounds; starts spread over %.0f s",
-                     ProcessInfo.processInfo.activeProcessorCount, hangover * 1000, seconds, stagger))
+        let scripts = try CallerScript.make(from: try sentences.files(), count: 12, pause: sentences == .bank ? 6 : 5)
+        print(String(format: "%d cores; bank flow; callers say %@ at 8 kHz in 20 ms frames; %.0f s rounds; starts spread over %.0f s",
+                     ProcessInfo.processInfo.activeProcessorCount, sentences.description, seconds, stagger))
+        print("gap: the caller's last voiced frame sent → the bot's first voiced frame received (the end hangover included)")
+        if sentences == .bank {
+            // Measured on this thread while nothing else runs: a search's cost, apart from the load.
+            let files = Array(try BenchSentences.bank.files().prefix(24))
+            let costs = try await RecognizerCost.measure(files: files, flowPath: "Models/flows/bank.yaml")
+            print("recognizer CPU per second of caller audio (\(files.count) requests, one thread):")
+            for row in costs {
+                print(String(format: "  %@ %@  %.3f s  (speech from %.0f callers at once per core)", row.search.padding(toLength: 15, withPad: " ", startingAt: 0),
+                             row.decoding.padding(toLength: 5, withPad: " ", startingAt: 0), row.cpuPerSecond, 1 / row.cpuPerSecond))
+            }
+            fflush(nil)
+        }
         let protocols: [BenchProtocol] = gateway == .both ? [.audiosocket, .twilio] : [gateway]
         let storeList = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for proto in protocols {
             for store in storeList {
             print("")
             print("\(proto.rawValue), store \(TranscriptStores.redacted(store)):")
-            print("  calls  replies  p50 ms  p95 ms  p99 ms  real-time  failures  server cores  CPU/call  RSS MB  RSS/call MB")
+            print("  calls  replies  p50 ms  p95 ms  p99 ms  real-time  failures  refused  server cores  CPU/call  RSS MB  RSS/call MB")
+            var rounds: [(Int, Round)] = []
             for count in counts {
                 let round = try await runRound(proto, calls: count, scripts: scripts, store: store)
-                print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %5d/%-3d  %8d  %12.2f  %8.3f  %6.0f  %11.1f",
+                rounds.append((count, round))
+                print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %5d/%-3d  %8d  %7d  %12.2f  %8.3f  %6.0f  %11.1f",
                              count, round.latencies.count, round.latencies.percentile(50) * 1000, round.latencies.percentile(95) * 1000,
-                             round.latencies.percentile(99) * 1000, round.keptUp, round.calls, round.failures, round.serverCores,
+                             round.latencies.percentile(99) * 1000, round.keptUp, round.calls, round.failures, round.refused, round.serverCores,
                              round.serverCores / Double(count), round.serverRSS, (round.serverRSS - round.idleRSS) / Double(count)))
+                fflush(nil)
+            }
+            print("  where the time goes, p50/p95 ms per turn (the server's /metrics):")
+            print("  calls  " + TurnBreakdown.parts.map { $0.title.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined(separator: " ")
+                  + " holding  overloads")
+            for (count, round) in rounds {
+                let cells = TurnBreakdown.parts.map { part -> String in
+                    guard let histogram = round.breakdown.histograms[part.metric], histogram.count > 0 else { return "—".padding(toLength: 13, withPad: " ", startingAt: 0) }
+                    return String(format: "%5.0f/%-7.0f", histogram.percentile(50) * 1000, histogram.percentile(95) * 1000)
+                }
+                print(String(format: "  %5d  ", count) + cells.joined(separator: " ") + String(format: " %7.0f  %9.0f", round.breakdown.holding, round.breakdown.overloads))
             }
             }
         }
@@ -89,11 +118,13 @@ struct ServeBench: AsyncParsableCommand {
         var serverCores = 0.0
         var serverRSS = 0.0
         var idleRSS = 0.0
+        var breakdown = TurnBreakdown(metrics: "")
+        var refused = 0
     }
 
     private func runRound(_ proto: BenchProtocol, calls count: Int, scripts: [CallerScript], store: String) async throws -> Round {
         let key = "bench-" + UUID().uuidString.lowercased()
-        let server = try BenchServer.start(key: key, recognizers: recognizers ?? count, store: store)
+        let server = try BenchServer.start(key: key, recognizers: recognizers, store: store, executable: self.server)
         do {
             let round = try await measure(proto, calls: count, scripts: scripts, server: server, key: key)
             await server.stop()
@@ -124,6 +155,12 @@ struct ServeBench: AsyncParsableCommand {
                         var result = proto == .audiosocket
                             ? await BenchCaller.audioSocket(port: server.audioSocketPort, id: id, script: script, until: deadline)
                             : await BenchCaller.twilio(port: server.httpPort, key: key, id: id, script: script, until: deadline)
+                        if result.refused {
+                            // A refused caller is routed elsewhere by the PBX; this one tries again a little later.
+                            results.append(result)
+                            try await Task.sleep(for: .seconds(3))
+                            continue
+                        }
                         result.overloaded = await server.callHadOverload(result.callID, key: key)
                         results.append(result)
                     }
@@ -135,11 +172,14 @@ struct ServeBench: AsyncParsableCommand {
             return all
         }
         let elapsed = (ContinuousClock.now - started).seconds
+        round.breakdown = TurnBreakdown(metrics: await server.metrics(key: key))
         round.serverCores = (server.cpuSeconds - cpuBefore) / elapsed
         round.serverRSS = server.peakRSSMB
-        round.calls = results.count
-        round.failures = results.count { $0.failure != nil }
-        round.keptUp = results.count { $0.failure == nil && !$0.overloaded && $0.missedReplies == 0 && !$0.lateSending }
+        round.refused = results.count(where: \.refused)
+        let answered = results.filter { !$0.refused }
+        round.calls = answered.count
+        round.failures = answered.count { $0.failure != nil }
+        round.keptUp = answered.count { $0.failure == nil && !$0.overloaded && $0.missedReplies == 0 && !$0.lateSending }
         round.latencies = results.flatMap(\.latencies)
         for failure in Set(results.compactMap(\.failure)).prefix(3) { print("    failure: \(failure)") }
         return round
@@ -148,39 +188,134 @@ struct ServeBench: AsyncParsableCommand {
 
 // MARK: - What callers say
 
-/// One caller's audio (8 kHz μ-law and L16 frames) and the frames at which the server's endpointer will close each utterance.
+/// Which recordings the bench's callers say.
+enum BenchSentences: String, CaseIterable, ExpressibleByArgument, CustomStringConvertible {
+    case bank, librivox
+
+    var description: String {
+        switch self {
+        case .bank: "short bank requests (Tests/Fixtures/spoken: hibari heart and festival ked through the telephone channel)"
+        case .librivox: "LibriVox sentences (pocketsphinx-testdata)"
+        }
+    }
+
+    /// The recordings, in a fixed order.
+    func files() throws -> [String] {
+        switch self {
+        case .librivox:
+            let data = "/usr/share/pocketsphinx/test/data/librivox"
+            guard FileManager.default.fileExists(atPath: data) else { throw ValidationError("\(data): apt-get install pocketsphinx-testdata") }
+            return try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasSuffix(".wav") }.sorted().map { data + "/" + $0 }
+        case .bank:
+            let labels = "Tests/Fixtures/spoken/spoken.tsv"
+            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
+                throw ValidationError("\(labels) not found: run the bench from the repository's root, or use --sentences librivox")
+            }
+            // Requests the bot serves without ending the call, alternating voices.
+            let kept: Set<String> = ["check_balance", "opening_hours", "branch_location", "recent_transactions", "loan_inquiry", "reset_password",
+                                     "change_address", "card_declined", "pay_bill", "transfer_money", "lost_card"]
+            let rows = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: "\t").map(String.init) }
+            let files = rows.filter { $0.count >= 2 && kept.contains($0[0]) }.map { $0[1] }
+            let heart = files.filter { $0.contains("hibari") }, ked = files.filter { !$0.contains("hibari") }
+            return zip(heart, ked).flatMap { [$0, $1] }
+        }
+    }
+}
+
+/// One caller's audio (8 kHz μ-law and L16 frames) and the frames that end each thing they say.
 struct CallerScript: Sendable {
     var muLaw: [[UInt8]]
     var linear: [[UInt8]]
-    /// Frame indexes whose processing ends an utterance.
-    var endpoints: Set<Int>
+    /// Indexes of the last voiced frame of each sentence: the caller has finished speaking once it is sent.
+    var turnEnds: Set<Int>
 
-    /// Scripts of five sentences each, spaced so the bot's reply fits between them.
-    static func make(from sentences: [String], count: Int) throws -> [CallerScript] {
-        let audio = try sentences.map { path -> [Float] in
+    /// Scripts of five sentences each, `pause` seconds apart so the bot's reply fits between them.
+    static func make(from files: [String], count: Int, pause: Double) throws -> [CallerScript] {
+        let audio = try files.map { path -> [Float] in
             let reader = try SndFileAudioDecoder().open(.file(path: path))
             return Resampler.resample(try reader.readAll(), from: reader.info.sampleRate, to: 8_000)
         }
         return (0..<count).map { index in
-            var samples = [Float](repeating: 0, count: 8_000 * 6)  // the greeting plays first
+            var samples = [Float](repeating: 0, count: 8_000 * 7)  // the greeting plays first
+            var turnEnds = Set<Int>()
             for turn in 0..<5 {
-                samples += audio[(index + turn) % audio.count]
-                samples += [Float](repeating: 0, count: 8_000 * 5)
+                let sentence = audio[(index * 5 + turn) % audio.count]
+                let frames = stride(from: 0, to: sentence.count, by: 160).map { Array(sentence[$0..<min($0 + 160, sentence.count)]) }
+                if let last = frames.lastIndex(where: BenchAudio.isVoiced) { turnEnds.insert(samples.count / 160 + last) }
+                samples += sentence
+                samples += [Float](repeating: 0, count: Int(8_000 * pause) + (160 - sentence.count % 160) % 160)
             }
-            // Endpoints as the server finds them: the same detector on the same 16 kHz audio, 20 ms at a time.
-            var detector = VoiceActivityDetector(sampleRate: 16_000)
-            var resampler = Resampler(from: 8_000, to: 16_000)
-            var endpoints = Set<Int>()
             let frames = stride(from: 0, to: samples.count, by: 160).map { Array(samples[$0..<min($0 + 160, samples.count)]) }
-            for (index, frame) in frames.enumerated() {
-                let decoded = CallAudioFormat.muLaw8k.decode(CallAudioFormat.muLaw8k.encode(frame))
-                for event in detector.process(resampler.process(decoded)) {
-                    if case .segment = event { endpoints.insert(index) }
-                }
-            }
             return CallerScript(muLaw: frames.map { CallAudioFormat.muLaw8k.encode($0) }, linear: frames.map { CallAudioFormat.linear8k.encode($0) },
-                                endpoints: endpoints)
+                                turnEnds: turnEnds)
         }
+    }
+}
+
+/// What counts as voice in the bench: a 20 ms frame above −45 dBFS (speech, not the line's hiss or a prompt's leading silence).
+enum BenchAudio {
+    static func isVoiced(_ samples: [Float]) -> Bool {
+        guard !samples.isEmpty else { return false }
+        let power = samples.reduce(Float(0)) { $0 + $1 * $1 } / Float(samples.count)
+        return 10 * log10(Double(power) + 1e-12) > -45
+    }
+}
+
+/// The server's own account of each turn's parts, read from its /metrics histograms.
+struct TurnBreakdown {
+    struct Part {
+        var title: String
+        var metric: String
+    }
+
+    static let parts = [
+        Part(title: "hangover", metric: "hotline_turn_hangover_seconds"),
+        Part(title: "recognizer q", metric: "hotline_turn_recognizer_wait_seconds"),
+        Part(title: "decode", metric: "hotline_turn_decode_seconds"),
+        Part(title: "dialog", metric: "hotline_turn_dialog_seconds"),
+        Part(title: "synthesis", metric: "hotline_turn_synthesis_seconds"),
+        Part(title: "pacing", metric: "hotline_turn_pacing_seconds"),
+    ]
+
+    /// A cumulative Prometheus histogram.
+    struct Histogram {
+        var buckets: [(le: Double, count: Double)] = []
+        var count: Double { buckets.last?.count ?? 0 }
+
+        /// The percentile, interpolated within its bucket.
+        func percentile(_ p: Double) -> Double {
+            let rank = count * p / 100
+            var previous = (le: 0.0, count: 0.0)
+            for bucket in buckets {
+                if bucket.count >= rank {
+                    if bucket.le.isInfinite { return previous.le }
+                    let span = bucket.count - previous.count
+                    return previous.le + (span > 0 ? (rank - previous.count) / span : 0) * (bucket.le - previous.le)
+                }
+                previous = bucket
+            }
+            return previous.le
+        }
+    }
+
+    var histograms: [String: Histogram] = [:]
+    var holding = 0.0
+    var overloads = 0.0
+
+    init(metrics: String) {
+        for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, let value = Double(parts[1]) else { continue }
+            let name = String(parts[0])
+            if name.hasPrefix("hotline_holding_phrases_total") { holding += value }
+            if name.hasPrefix("hotline_call_overloads_total") { overloads += value }
+            guard let brace = name.firstIndex(of: "{"), name[..<brace].hasSuffix("_bucket"),
+                  let le = name.range(of: "le=\"") else { continue }
+            let metric = String(name[..<brace].dropLast("_bucket".count))
+            let bound = name[le.upperBound...].prefix { $0 != "\"" }
+            histograms[metric, default: Histogram()].buckets.append((bound == "+Inf" ? .infinity : Double(bound) ?? 0, value))
+        }
+        for key in histograms.keys { histograms[key]!.buckets.sort { $0.le < $1.le } }
     }
 }
 
@@ -193,6 +328,8 @@ struct CallResult: Sendable {
     var failure: String?
     var overloaded = false
     var lateSending = false
+    /// The server refused the call (past capacity): a hangup before any greeting, or a 503.
+    var refused = false
 }
 
 /// When the caller's utterances ended and when bot prompts started arriving.
@@ -200,23 +337,30 @@ final class CallTimeline: Sendable {
     private struct State {
         var endpoints: [ContinuousClock.Instant] = []
         var promptStarts: [ContinuousClock.Instant] = []
-        var lastAudio: ContinuousClock.Instant?
+        var lastVoiced: ContinuousClock.Instant?
         var ended = false
+        var refused = false
     }
 
     private let state = Mutex(State())
 
+    /// The caller has finished a sentence (its last voiced frame was just sent).
     func endpoint() { state.withLock { $0.endpoints.append(.now) } }
 
-    func audio() {
+    /// A frame of the bot's audio arrived: a voiced one after a quarter second without voice starts a prompt.
+    func audio(_ samples: [Float]) {
+        guard BenchAudio.isVoiced(samples) else { return }
         state.withLock { state in
             let now = ContinuousClock.now
-            if state.lastAudio.map({ now - $0 > .milliseconds(150) }) ?? true { state.promptStarts.append(now) }
-            state.lastAudio = now
+            if state.lastVoiced.map({ now - $0 > .milliseconds(250) }) ?? true { state.promptStarts.append(now) }
+            state.lastVoiced = now
         }
     }
 
     func end() { state.withLock { $0.ended = true } }
+    /// The server hung up before saying anything: the call was refused.
+    func refuse() { state.withLock { $0.refused = true } }
+    var refused: Bool { state.withLock { $0.refused } }
     var ended: Bool { state.withLock { $0.ended } }
 
     /// Latency of each endpoint to the first prompt after it (before the next endpoint); endpoints with no reply.
@@ -249,9 +393,16 @@ enum BenchCaller {
             try await channel.executeThenClose { inbound, outbound in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
+                        var heard = false
                         for try await message in inbound {
-                            if case .audio = message { timeline.audio() }
-                            if case .hangup = message { break }
+                            if case .audio(let buffer, _) = message {
+                                heard = true
+                                timeline.audio(CallAudioFormat.linear8k.decode(Array(buffer.readableBytesView)))
+                            }
+                            if case .hangup = message {
+                                if !heard { timeline.refuse() }
+                                break
+                            }
                         }
                         timeline.end()
                     }
@@ -274,6 +425,10 @@ enum BenchCaller {
             result.failure = "\(error)"
         }
         (result.latencies, result.missedReplies) = timeline.latencies(callEnd: .now)
+        if timeline.refused {
+            result.refused = true
+            result.failure = nil
+        }
         return result
     }
 
@@ -299,7 +454,10 @@ enum BenchCaller {
                         for try await message in inbound.messages(maxSize: 1 << 22) {
                             guard case .text(let text) = message else { continue }
                             if text.contains(#""event":"media""#) {
-                                timeline.audio()
+                                if let range = text.range(of: #""payload":""#),
+                                   let payload = Data(base64Encoded: String(text[range.upperBound...].prefix { $0 != "\"" })) {
+                                    timeline.audio(CallAudioFormat.muLaw8k.decode(Array(payload)))
+                                }
                             } else if text.contains(#""event":"mark""#), let range = text.range(of: #""name":""#) {
                                 let name = text[range.upperBound...].prefix { $0 != "\"" }
                                 try await outbound.write(.text(#"{"event":"mark","streamSid":"MZ\#(callSid)","mark":{"name":"\#(name)"}}"#))
@@ -326,6 +484,10 @@ enum BenchCaller {
             result.failure = "\(error)"
         }
         result.lateSending = late.withLock { $0 }
+        if let failure = result.failure, failure.contains("503") || failure.contains("1013") {
+            result.refused = true
+            result.failure = nil
+        }
         (result.latencies, result.missedReplies) = timeline.latencies(callEnd: .now)
         return result
     }
@@ -347,7 +509,7 @@ enum BenchCaller {
                 if timeline.ended { break }
                 throw error
             }
-            if script.endpoints.contains(index) { timeline.endpoint() }
+            if script.turnEnds.contains(index) { timeline.endpoint() }
         }
         return late
     }
@@ -362,12 +524,12 @@ final class BenchServer: Sendable {
     let audioSocketPort: Int
 
     /// Starts `hotline serve`; `configuration` is YAML for a configuration file (environment variables override it).
-    static func start(key: String, recognizers: Int, store: String, configuration: String? = nil) throws -> BenchServer {
+    static func start(key: String, recognizers: Int?, store: String, configuration: String? = nil, executable: String? = nil) throws -> BenchServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let portsFile = directory + "/ports.json"
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = URL(fileURLWithPath: executable ?? "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["serve", "--port", "0", "--audiosocket-port", "0", "--ports-file", portsFile]
         if let configuration {
             try configuration.write(toFile: directory + "/hotline.yaml", atomically: true, encoding: .utf8)
@@ -375,7 +537,7 @@ final class BenchServer: Sendable {
         }
         var environment = ProcessInfo.processInfo.environment
         environment["HOTLINE_API_KEY"] = key
-        environment["HOTLINE_RECOGNIZERS"] = "\(recognizers)"
+        if let recognizers { environment["HOTLINE_RECOGNIZERS"] = "\(recognizers)" }
         environment["HOTLINE_LOG_LEVEL"] = "notice"
         environment["HOTLINE_STORE"] = store == "sqlite" ? "sqlite:\(directory)/calls.sqlite" : store
         process.environment = environment
@@ -448,5 +610,65 @@ final class BenchServer: Sendable {
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let errors = object["errors"] as? [String] else { return false }
         return errors.contains { $0.contains("overloaded") }
+    }
+}
+
+// MARK: - Recognizer cost per search
+
+/// CPU a recognizer spends per second of caller audio with each kind of search the flows use, live (as a call decodes)
+/// and whole: what bounds the calls one core can keep in real time.
+enum RecognizerCost {
+    struct Row {
+        var search: String
+        var decoding: String
+        var cpuPerSecond: Double
+    }
+
+    /// Decodes `files` (8 kHz telephone recordings) with each search on this thread, timing the thread's CPU.
+    static func measure(files: [String], flowPath: String, options: [String] = []) async throws -> [Row] {
+        let definition = try loadFlow(flowPath)
+        var full = PocketSphinxConfiguration()
+        full.extraOptions = options
+        let domain = try await DomainModel.build(for: definition, recognizer: full)
+        let calls = try full.forCalls(on: definition, domainModel: domain)
+        let audio = try files.map { path -> [Float] in
+            let reader = try SndFileAudioDecoder().open(.file(path: path))
+            return Resampler.resample(try reader.readAll(), from: reader.info.sampleRate, to: 16_000)
+        }
+        let seconds = Double(audio.reduce(0) { $0 + $1.count }) / 16_000
+        let flowRecognizer = try PocketSphinxRecognizer(configuration: calls)
+        try flowRecognizer.prepare(for: definition, domainModel: domain)
+        let general = try PocketSphinxRecognizer(configuration: full)
+        try general.addGrammar(named: StateSearch.digits.searchName, jsgf: StateSearch.digitsGrammar)
+        let cases: [(String, PocketSphinxRecognizer, RecognitionSearch)] = [
+            ("domain model", flowRecognizer, .named(StateSearch.domain.searchName)),
+            ("digits grammar", general, .named(StateSearch.digits.searchName)),
+            ("general model", general, .standard),
+        ]
+        var rows: [Row] = []
+        for (name, recognizer, search) in cases {
+            for live in [true, false] {
+                let started = threadCPU()
+                var adaptation = recognizer.initialAdaptation(narrowband: true)
+                for samples in audio {
+                    if live {
+                        try recognizer.beginUtterance(search: search, adaptation: adaptation)
+                        for start in stride(from: 0, to: samples.count, by: 320) { try recognizer.feed(Array(samples[start..<min(start + 320, samples.count)])) }
+                        (_, adaptation) = try recognizer.endUtterance(alternatives: 5)
+                    } else {
+                        _ = try recognizer.recognize(samples, search: search, alternatives: 5)
+                    }
+                }
+                rows.append(Row(search: name, decoding: live ? "live" : "whole", cpuPerSecond: (threadCPU() - started) / seconds))
+            }
+        }
+        return rows
+    }
+
+    /// CPU seconds this thread has used.
+    static func threadCPU() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

@@ -56,7 +56,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "hotline")
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A turn's parts get buckets fine enough to read a p95 off (`hotline bench serve` does).
+        for label in CallSession.TurnTimers.labels { factory.durationHistogramBuckets[label] = CallSession.TurnTimers.buckets }
+        MetricsSystem.bootstrap(factory)
 
         if settings.keys.isEmpty && settings.anonymousRoles.isEmpty {
             settings.keys = [try Self.generatedKey(logger: logger)]
@@ -71,10 +74,13 @@ struct ServeCommand: AsyncParsableCommand {
         let (dialog, sampleBank) = try await SampleBank.bind(unbound, overrides: settings.services, logger: logger)
         defer { if let sampleBank { Task { await sampleBank.stop() } } }
         let recognizerConfiguration = PocketSphinxConfiguration()
-        logger.info("loading models", metadata: ["flow": "\(flowPath)", "recognizers": "\(settings.recognizers)"])
         let domain = try await DomainModel.build(for: definition, recognizer: recognizerConfiguration)
-        let pool = try RecognizerPool(size: settings.recognizers) {
-            let recognizer = try PocketSphinxRecognizer(configuration: recognizerConfiguration)
+        let callConfiguration = try recognizerConfiguration.forCalls(on: definition, domainModel: domain)
+        // Decoders are cheap without the general model: enough for every caller speaking at once on a busy node.
+        let decoders = settings.recognizers ?? (callConfiguration.languageModel == nil ? 24 : ProcessInfo.processInfo.activeProcessorCount)
+        logger.info("loading models", metadata: ["flow": "\(flowPath)", "recognizers": "\(decoders)", "decoding_threads": "\(settings.decodingThreads)"])
+        let pool = try RecognizerPool(size: decoders, workers: settings.decodingThreads) {
+            let recognizer = try PocketSphinxRecognizer(configuration: callConfiguration)
             try recognizer.prepare(for: definition, domainModel: domain)
             return recognizer
         }
@@ -84,7 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
         let host = CallHost(pool: pool, renderer: PromptRenderer(synthesizer: synthesizer), bot: bot,
                             registry: CallRegistry(retainedOutcomes: settings.retainedOutcomes,
                                                    retainedBytes: Int(settings.retainedOutcomesMegabytes * 1_048_576)), observers: quality.map { [$0.recorder] } ?? [],
-                            maximumRecordingSeconds: settings.maximumRecordingSeconds, rules: try Self.rules(settings), node: settings.nodeName)
+                            maximumRecordingSeconds: settings.maximumRecordingSeconds, rules: try Self.rules(settings), node: settings.nodeName,
+                            admission: CallHost.Admission(maximumLoad: settings.maximumLoad, maximumQueueWait: settings.maximumQueueWait))
         let speech = EngineSpeechServices(synthesizer: synthesizer, recognizer: recognizerConfiguration)
         let server = HotlineServer(configuration: settings, host: host, speech: speech, metrics: registry, logger: logger, quality: quality)
         let ports = PortsFile(path: portsFile, expectAudioSocket: settings.audioSocketEnabled)
@@ -212,6 +219,7 @@ struct FlowBot: CallBot {
         configuration.decodingBySearch[StateSearch.domain.searchName] = .live
         configuration.voice.voice = settings.voice
         configuration.noInputTimeout = settings.noInputTimeout
+        configuration.holdingDelay = settings.holdingDelay > 0 ? settings.holdingDelay : nil
         return configuration
     }
 

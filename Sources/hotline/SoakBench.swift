@@ -37,10 +37,7 @@ struct SoakBench: AsyncParsableCommand {
     var warmUp: Int?
 
     func run() async throws {
-        let data = "/usr/share/pocketsphinx/test/data/librivox"
-        guard FileManager.default.fileExists(atPath: data) else { throw ValidationError("\(data): apt-get install pocketsphinx-testdata") }
-        let sentences = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasSuffix(".wav") }.sorted().map { data + "/" + $0 }
-        let scripts = try CallerScript.make(from: sentences, count: 6)
+        let scripts = try CallerScript.make(from: try BenchSentences.librivox.files(), count: 6, pause: 5)
         let key = "bench-" + UUID().uuidString.lowercased()
         let server = try BenchServer.start(key: key, recognizers: calls, store: "sqlite",
                                            configuration: "calls: {retained_outcomes: \(retainedOutcomes)}\nlog: {level: warning}\n")

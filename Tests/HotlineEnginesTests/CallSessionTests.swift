@@ -1,6 +1,7 @@
 import Foundation
 import HotlineCore
 import HotlineEngines
+import HotlineTestSupport
 import Testing
 
 /// Drives call sessions with real recordings, a real recognizer pool and real synthesis.
@@ -8,10 +9,10 @@ enum Calls {
     /// Feeds `bytes` in chunks as fast as possible, hangs up, and returns every event.
     static func run(
         _ bytes: [UInt8], format: CallAudioFormat, chunk: Int = 160, configuration: CallConfiguration = CallConfiguration(),
-        pool: RecognizerPool, renderer: PromptRenderer? = nil, framed: Bool = false,
+        pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: (any CallResponder)? = nil, framed: Bool = false, settled: Bool = false,
         script: @Sendable (CallSession) async -> Void = { _ in }
     ) async throws -> [CallEvent] {
-        let session = try CallSession(id: "test", format: format, configuration: configuration, pool: pool, renderer: renderer)
+        let session = try CallSession(id: "test", format: format, configuration: configuration, pool: pool, renderer: renderer, responder: responder)
         return await withTaskGroup(of: [CallEvent].self) { group in
             group.addTask { await session.run(); return [] }
             group.addTask {
@@ -25,6 +26,8 @@ enum Calls {
                 let piece = Array(bytes[offset..<min(offset + chunk, bytes.count)])
                 if framed { session.receive(frame: piece) } else { session.receive(audio: piece) }
                 offset += chunk
+                // Settled after each chunk: the timeline of a real-time call on a machine that keeps up.
+                while settled && !session.isSettled { try? await Task.sleep(for: .milliseconds(1)) }
             }
             session.hangUp()
             var all: [CallEvent] = []
@@ -215,4 +218,91 @@ final class ChunkLog: @unchecked Sendable {
     private var chunks: [[UInt8]] = []
     func add(_ chunk: [UInt8]) { lock.withLock { chunks.append(chunk) } }
     func take() -> [[UInt8]] { lock.withLock { defer { chunks = [] }; return chunks } }
+}
+
+/// The end of a caller's turn, judged from what the live decoder has heard (the bank flow's dialog on a real pool).
+@Suite(.serialized) struct AdaptiveEndpointTests {
+    static let pauses = Flows.root + "/Tests/Fixtures/spoken/pauses"
+
+    /// 8 kHz μ-law codes of a fixture.
+    static func codes(_ name: String) throws -> [UInt8] { [UInt8](try WAVFiles.dataChunk(pauses + "/" + name)) }
+
+    /// A fixture's speech without the synthesizer's leading and trailing silence (20 ms frames under −45 dBFS), so the
+    /// pauses a test puts between phrases are the pauses the caller makes.
+    static func speech(_ name: String) throws -> [UInt8] {
+        let codes = try codes(name)
+        let frames = stride(from: 0, to: codes.count, by: 160).map { Array(codes[$0..<min($0 + 160, codes.count)]) }
+        func voiced(_ frame: [UInt8]) -> Bool {
+            let samples = CallAudioFormat.muLaw8k.decode(frame)
+            return 10 * log10(Double(samples.reduce(0) { $0 + $1 * $1 }) / Double(max(1, samples.count)) + 1e-12) > -45
+        }
+        guard let first = frames.firstIndex(where: voiced), let last = frames.lastIndex(where: voiced) else { return [] }
+        return Array(frames[first...last].joined())
+    }
+
+    static func silence(_ seconds: Double) -> [UInt8] { [UInt8](repeating: 0xFF, count: Int(seconds * 8_000)) }  // μ-law zero
+
+    /// A pool of decoders made for the bank flow, as `hotline serve` makes them.
+    static func flowPool() async throws -> (RecognizerPool, DialogDefinition, IntentMatcher) {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let domain = try await DomainModel.build(for: flow, cacheDirectory: try Fixtures.temporaryDirectory())
+        let configuration = try PocketSphinxConfiguration().forCalls(on: flow, domainModel: domain)
+        let pool = try RecognizerPool(size: 1) {
+            let recognizer = try PocketSphinxRecognizer(configuration: configuration)
+            try recognizer.prepare(for: flow, domainModel: domain)
+            return recognizer
+        }
+        return (pool, try #require(flow.dialog).binding(services: ["bank": "http://bank.test"]), flow.makeMatcher())
+    }
+
+    static func configuration() -> CallConfiguration {
+        var configuration = CallConfiguration()
+        configuration.initialSearch = .named(StateSearch.domain.searchName)
+        configuration.decodingBySearch[StateSearch.domain.searchName] = .live
+        configuration.noInputTimeout = nil
+        return configuration
+    }
+
+    /// The same dialog with the fixed end hangover of before (the endpointer does not listen to the words).
+    struct FixedHangover: CallResponder {
+        let inner: DialogResponder
+        func opening() async -> Reply? { await inner.opening() }
+        func respond(to result: UtteranceResult) async -> Reply? { await inner.respond(to: result) }
+    }
+
+    @Test(arguments: ["hibari-heart", "festival-ked_diphone"])
+    func aPauseAfterAnUnfinishedPhraseDoesNotEndTheTurn(voice: String) async throws {
+        let (pool, dialog, matcher) = try await Self.flowPool()
+        // "I want to … check my balance", "I would like to move some money from … my savings to my checking account":
+        // 0.7 s pauses, longer than the old fixed hangover (0.5 s).
+        for (first, second) in [("000", "001"), ("006", "007")] {
+            let audio = Self.silence(0.5) + (try Self.speech("\(voice)-\(first).wav")) + Self.silence(0.7) + (try Self.speech("\(voice)-\(second).wav"))
+                + Self.silence(1.5)
+            let adaptive = try await Calls.run(audio, format: .muLaw8k, configuration: Self.configuration(), pool: pool,
+                                               responder: DialogResponder(dialog: dialog, matcher: matcher), settled: true)
+            let fixed = try await Calls.run(audio, format: .muLaw8k, configuration: Self.configuration(), pool: pool,
+                                            responder: FixedHangover(inner: DialogResponder(dialog: dialog, matcher: matcher)), settled: true)
+            let kept = Calls.finals(adaptive).map(\.utterance.text)
+            #expect(kept.count == 1, "\(voice) \(first)+\(second): \(kept)")
+            #expect(Calls.finals(fixed).count == 2, "\(voice) \(first)+\(second) with the fixed hangover: \(Calls.finals(fixed).map(\.utterance.text))")
+        }
+    }
+
+    @Test(arguments: ["hibari-heart", "festival-ked_diphone"])
+    func aCompleteRequestEndsTheTurnSoonerThanTheFixedHangover(voice: String) async throws {
+        let (pool, dialog, matcher) = try await Self.flowPool()
+        // "check my balance", "report a lost card": whole requests.
+        for name in ["001", "003"] {
+            let audio = Self.silence(0.5) + (try Self.speech("\(voice)-\(name).wav")) + Self.silence(1.5)
+            let adaptive = try #require(Calls.finals(try await Calls.run(
+                audio, format: .muLaw8k, configuration: Self.configuration(), pool: pool, responder: DialogResponder(dialog: dialog, matcher: matcher),
+                settled: true)).first)
+            let fixed = try #require(Calls.finals(try await Calls.run(
+                audio, format: .muLaw8k, configuration: Self.configuration(), pool: pool,
+                responder: FixedHangover(inner: DialogResponder(dialog: dialog, matcher: matcher)), settled: true)).first)
+            #expect(adaptive.utterance.text == fixed.utterance.text)
+            // The endpoint comes at least 0.15 s sooner (0.25 s after a complete request against 0.5 s).
+            #expect(adaptive.endpointedAt <= fixed.endpointedAt - 0.15, "\(voice) \(name): \(adaptive.endpointedAt) vs \(fixed.endpointedAt)")
+        }
+    }
 }

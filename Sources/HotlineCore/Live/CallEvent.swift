@@ -125,9 +125,15 @@ public protocol CallResponder: Sendable {
     func respond(to result: UtteranceResult) async -> Reply?
     /// The reply to a silence (`noInput`).
     func noInput(silence: Double) async -> Reply?
+    /// The silence that ends the caller's turn in progress, given what has been heard of it so far: short once it
+    /// already makes a complete request or answer, long while it is unfinished ("I want to…"); `nil` keeps the call's
+    /// configured end hangover. Called from the call's session loop as the caller pauses: it must be quick.
+    func endHangover(afterHearing partial: String) -> Double?
 }
 
 extension CallResponder {
+    /// The call's configured end hangover, whatever was heard.
+    public func endHangover(afterHearing partial: String) -> Double? { nil }
     /// No opening prompt.
     public func opening() async -> Reply? { nil }
     /// Silence gets no reply.

@@ -19,11 +19,18 @@ public struct CallConfiguration: Sendable, Equatable {
     public var maximumBacklog = 10.0
     /// How utterances are decoded with the standard search. Default live.
     public var decoding: UtteranceDecoding = .live
-    /// How utterances are decoded with each named search (unlisted ones: whole; grammars and keyword lists
-    /// are cheap to decode whole and gain most from it).
+    /// How utterances are decoded with each named search (unlisted ones: ``namedDecoding``).
     public var decodingBySearch: [String: UtteranceDecoding] = [:]
+    /// How utterances are decoded with named searches not in ``decodingBySearch``. Default whole.
+    public var namedDecoding: UtteranceDecoding = .whole
     /// The search for the first utterance. Default the recognizer's standard search.
     public var initialSearch: RecognitionSearch = .standard
+    /// Seconds after the caller finishes speaking without the bot's reply starting (the recognizers or a webhook
+    /// are slow) after which the bot says ``holdingPhrase``, once per turn, rather than leave the caller in silence.
+    /// `nil` disables it. Default 1.5.
+    public var holdingDelay: Double? = 1.5
+    /// What the bot says while a late reply is being prepared. Default "One moment."
+    public var holdingPhrase = "One moment."
     /// The bot's voice.
     public var voice = VoiceSettings()
     /// Whether the caller speaking stops a prompt. Default true.
@@ -36,7 +43,7 @@ public struct CallConfiguration: Sendable, Equatable {
     public func decoding(for search: RecognitionSearch) -> UtteranceDecoding {
         switch search {
         case .standard: decoding
-        case .named(let name): decodingBySearch[name] ?? .whole
+        case .named(let name): decodingBySearch[name] ?? namedDecoding
         }
     }
 }
@@ -70,6 +77,28 @@ public final class CallSession: Sendable {
 
     static let overloads = Counter(label: "hotline_call_overloads_total")
     static let malformed = Counter(label: "hotline_call_malformed_input_total")
+    static let holdingPhrases = Counter(label: "hotline_holding_phrases_total")
+
+    /// The parts of a turn, from the caller's last voiced frame to the bot's first audio (the server's side of the gap).
+    public enum TurnTimers {
+        /// Silence the endpointer waited through before closing the utterance.
+        static let hangover = Metrics.Timer(label: "hotline_turn_hangover_seconds")
+        /// From the endpoint to the start of the final pass: waiting for a decoder and a worker, and catching up with audio
+        /// not yet decoded.
+        static let recognizerWait = Metrics.Timer(label: "hotline_turn_recognizer_wait_seconds")
+        /// The final pass (or the whole-utterance decode).
+        static let decode = Metrics.Timer(label: "hotline_turn_decode_seconds")
+        /// Understanding and answering, webhooks included.
+        static let dialog = Metrics.Timer(label: "hotline_turn_dialog_seconds")
+        /// From the reply to its first audio.
+        static let synthesis = Metrics.Timer(label: "hotline_turn_synthesis_seconds")
+        /// The labels, for histogram buckets fine enough to read a p95 off.
+        public static let labels = ["hotline_turn_hangover_seconds", "hotline_turn_recognizer_wait_seconds", "hotline_turn_decode_seconds",
+                                    "hotline_turn_dialog_seconds", "hotline_turn_synthesis_seconds", "hotline_turn_pacing_seconds"]
+        /// Buckets: 1, 2 and 5 ms, 10 ms steps to half a second, 50 ms steps to two seconds, then coarser.
+        public static let buckets: [Duration] = [1, 2, 5].map { .milliseconds($0) } + stride(from: 10, through: 500, by: 10).map { .milliseconds($0) }
+            + stride(from: 550, through: 2_000, by: 50).map { .milliseconds($0) } + [3, 5, 10, 30].map { .seconds($0) }
+    }
 
     enum Input: Sendable {
         case audio([UInt8], framed: Bool)
@@ -88,6 +117,8 @@ public final class CallSession: Sendable {
         var ended = false
         /// Finals being produced, prompts being rendered.
         var busy = 0
+        /// Utterances the caller has finished whose reply (or lack of one) is not settled yet.
+        var awaitingReplies = 0
         var backlogSamples = 0
         var activePlayback: Int?
     }
@@ -179,7 +210,25 @@ public final class CallSession: Sendable {
 
     // MARK: - Decoding tasks
 
-    func decodeLive(_ stream: AsyncStream<[Float]>, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration) async {
+    /// What the session loop and the live decoder of one utterance tell each other while the caller speaks.
+    final class UtteranceControl: Sendable {
+        struct State {
+            /// The caller has stopped speaking (or the utterance is closed): the decoder's work is urgent.
+            var urgent = false
+            /// The loop wants the hypothesis after each block (the caller is pausing: has the turn ended?).
+            var wantsHypothesis = false
+            /// The latest hypothesis and the stream sample (16 kHz) it covers up to.
+            var heard: (text: String, through: Int)?
+            /// When the loop closed the utterance.
+            var closedAt: ContinuousClock.Instant?
+        }
+
+        let state = Mutex(State())
+    }
+
+    func decodeLive(
+        _ stream: AsyncStream<[Float]>, control: UtteranceControl, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration
+    ) async {
         // The loop marked the session busy when it closed the stream; the mark ends with this task.
         defer { shared.withLock { $0.busy -= 1 } }
         let lease: RecognizerPool.Lease
@@ -192,12 +241,13 @@ public final class CallSession: Sendable {
         let narrowband = format.isNarrowband
         let adaptation = shared.withLock { $0.adaptation }
         let partialEvery = Int(configuration.partialInterval * 16_000)
+        let startSample = Int((offset * 16_000).rounded())
         var fed = 0
         var sinceP = 0
         var lastPartial = ""
         var discarded = false
         do {
-            try await lease.run { recognizer in
+            try await lease.run(.live) { recognizer in
                 try recognizer.beginUtterance(search: search, adaptation: adaptation ?? recognizer.initialAdaptation(narrowband: narrowband))
             }
             for await block in stream {
@@ -208,28 +258,36 @@ public final class CallSession: Sendable {
                 shared.withLock { $0.backlogSamples -= block.count }
                 fed += block.count
                 sinceP += block.count
+                let (urgent, wantsHypothesis) = control.state.withLock { ($0.urgent, $0.wantsHypothesis) }
                 let wantPartial = sinceP >= partialEvery
                 if wantPartial { sinceP = 0 }
-                let partial = try await lease.run { recognizer -> String? in
+                let partial = try await lease.run(urgent ? .urgent : .live) { recognizer -> String? in
                     try recognizer.feed(block)
-                    return wantPartial ? recognizer.partialText() : nil
+                    return wantPartial || wantsHypothesis ? recognizer.partialText() : nil
                 }
-                if let partial, !partial.isEmpty, partial != lastPartial {
+                if let partial, wantsHypothesis { control.state.withLock { $0.heard = (partial, startSample + fed) } }
+                if wantPartial, let partial, !partial.isEmpty, partial != lastPartial {
                     lastPartial = partial
                     emit(.partial(text: partial, at: offset + Double(fed) / 16_000))
                 }
             }
-            let endpointed = ContinuousClock.now
+            let endpointed = control.state.withLock { $0.closedAt } ?? .now
+            let finalStart = ContinuousClock.now
             let alternatives = configuration.alternatives
-            let (recognition, newAdaptation) = try await lease.run { try $0.endUtterance(alternatives: alternatives) }
+            let (recognition, newAdaptation) = try await lease.run(.urgent) { try $0.endUtterance(alternatives: alternatives) }
             lease.release()
             if discarded { return }
+            TurnTimers.recognizerWait.recordSeconds((finalStart - endpointed).seconds)
+            TurnTimers.decode.recordSeconds((ContinuousClock.now - finalStart).seconds)
             shared.withLock { $0.adaptation = newAdaptation }
             await finish(recognition, id: id, search: search, decoding: .live, offset: offset, endpointedAt: offset + Double(fed) / 16_000, endpointed: endpointed)
         } catch {
             lease.release()
-            for await block in stream where !block.isEmpty { shared.withLock { $0.backlogSamples -= block.count } }
+            for await block in stream {
+                if block.isEmpty { discarded = true } else { shared.withLock { $0.backlogSamples -= block.count } }
+            }
             emit(.error(.recognition(String(describing: error))))
+            if !discarded { shared.withLock { $0.awaitingReplies -= 1 } }
         }
     }
 
@@ -242,18 +300,23 @@ public final class CallSession: Sendable {
             let alternatives = configuration.alternatives
             let samples = segment.samples
             let recognition: Recognition
+            let started = ContinuousClock.now
             do {
-                recognition = try await lease.run { try $0.recognize(samples, search: search, alternatives: alternatives) }
+                recognition = try await lease.run(.urgent) { try $0.recognize(samples, search: search, alternatives: alternatives) }
             } catch {
                 lease.release()
                 throw error
             }
             lease.release()
+            TurnTimers.recognizerWait.recordSeconds((started - endpointed).seconds)
+            TurnTimers.decode.recordSeconds((ContinuousClock.now - started).seconds)
             await finish(recognition, id: id, search: search, decoding: .whole, offset: Double(segment.startSample) / 16_000, endpointedAt: endpointedAt, endpointed: endpointed)
         } catch is CancellationError {
+            shared.withLock { $0.awaitingReplies -= 1 }
             return
         } catch {
             emit(.error(.recognition(String(describing: error))))
+            shared.withLock { $0.awaitingReplies -= 1 }
         }
     }
 
@@ -262,6 +325,8 @@ public final class CallSession: Sendable {
         _ recognition: Recognition, id: Int, search: RecognitionSearch, decoding: UtteranceDecoding, offset: Double, endpointedAt: Double,
         endpointed: ContinuousClock.Instant
     ) async {
+        // However the turn ends (a reply, no reply, nothing heard), the caller is no longer waiting on this utterance.
+        defer { shared.withLock { $0.awaitingReplies -= 1 } }
         guard !recognition.text.isEmpty else { return }
         let words = recognition.words.map {
             RecognizedWord(word: $0.word, start: rounded(offset + $0.start), end: rounded(offset + $0.end), confidence: rounded($0.confidence))
@@ -275,7 +340,9 @@ public final class CallSession: Sendable {
             endpointedAt: rounded(endpointedAt), latency: (ContinuousClock.now - endpointed).seconds
         )
         emit(.final(result))
+        let answering = ContinuousClock.now
         if let responder, let reply = await responder.respond(to: result) {
+            TurnTimers.dialog.recordSeconds((ContinuousClock.now - answering).seconds)
             if let interpretation = reply.interpretation { emit(.understood(interpretation, utterance: id)) }
             deliver(reply, trigger: endpointed)
         }
@@ -293,6 +360,7 @@ public final class CallSession: Sendable {
         renderer: PromptRenderer
     ) async {
         let produced = Mutex((bytes: 0, started: false))
+        let rendering = ContinuousClock.now
         let sampleRate = Double(format.sampleRate)
         let width = format.bytesPerSample
         do {
@@ -304,6 +372,7 @@ public final class CallSession: Sendable {
                     return !state.started
                 }
                 if first {
+                    if trigger != nil { TurnTimers.synthesis.recordSeconds((ContinuousClock.now - rendering).seconds) }
                     emit(.playbackStarted(id: id, text: text, at: start, responseLatency: trigger.map { (ContinuousClock.now - $0).seconds }))
                 }
                 emit(.playbackAudio(id: id, bytes: bytes))

@@ -26,13 +26,25 @@ extension CallSession {
         var endedByBot = false
         var pendingHangUp = false
         var nextUtterance = 0  // numbers utterances in the order they open
+        /// The end hangover for the turn in progress before anything is heard (the flow state's, or the configured one).
+        var baseHangover: Double
+        /// Call time the caller last finished speaking, and whether the holding phrase was said for that turn.
+        var turnEnded: Double?
+        var heldTurn = false
+        /// Call time the last reply to the caller began.
+        var lastReply = -1.0
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
             let continuation: AsyncStream<[Float]>.Continuation
+            let control: UtteranceControl
             var block: [Float] = []
             var overloaded = false
             var droppedSamples = 0
+            /// The caller is pausing: the decoder has been asked for what it heard.
+            var pausing = false
+            /// The hypothesis the end hangover was last set from.
+            var judged: String?
         }
 
         init(session: CallSession) {
@@ -40,6 +52,7 @@ extension CallSession {
             detector = VoiceActivityDetector(sampleRate: recognizerRate, configuration: session.configuration.voiceActivity)
             resampler = Resampler(from: session.format.sampleRate, to: recognizerRate)
             search = session.configuration.initialSearch
+            baseHangover = session.configuration.voiceActivity.endDuration
         }
 
         var callTime: Double { Double(samplesReceived) / Double(session.format.sampleRate) }
@@ -56,6 +69,7 @@ extension CallSession {
                 noInputReported = false
             case .say(let text, let trigger, let nextSearch, let hangUp, let handoff):
                 if let nextSearch { search = nextSearch }
+                if trigger != nil { lastReply = callTime }
                 if !text.isEmpty { startPlayback(text, trigger: trigger, group: &group) }
                 if let handoff { session.emit(.handoff(handoff, at: callTime)) }
                 if hangUp {
@@ -126,7 +140,60 @@ extension CallSession {
             // Audio reaches an open live utterance before the detector's verdict on it.
             if utterance != nil { feedUtterance(audio) }
             for event in events { handle(event, group: &group) }
+            steerEndpoint()
             checkNoInput(group: &group)
+            checkHolding(group: &group)
+        }
+
+        // MARK: Adaptive end of turn
+
+        /// While the caller pauses, asks the live decoder what it has heard and lets the responder set the end hangover
+        /// from it: a complete request closes the turn soon, an unfinished phrase waits longer.
+        mutating func steerEndpoint() {
+            guard var open = utterance, let speechEnd = detector.speechEndSample else { return }
+            if detector.trailingSilence == 0 {
+                guard open.pausing else { return }
+                // Speaking again: back to the turn's own hangover, and the decoder's work is no longer urgent.
+                open.pausing = false
+                open.judged = nil
+                open.control.state.withLock {
+                    $0.urgent = false
+                    $0.wantsHypothesis = false
+                    $0.heard = nil
+                }
+                detector.endHangover = baseHangover
+                utterance = open
+                return
+            }
+            if !open.pausing {
+                open.pausing = true
+                open.control.state.withLock {
+                    $0.urgent = true
+                    $0.wantsHypothesis = true
+                }
+            }
+            defer { utterance = open }
+            // Judge only a hypothesis that has heard the end of the speech and a little beyond (the last word's tail).
+            guard let responder = session.responder, let heard = open.control.state.withLock({ $0.heard }),
+                  heard.through >= speechEnd + recognizerRate / 10, heard.text != open.judged else { return }
+            open.judged = heard.text
+            detector.endHangover = responder.endHangover(afterHearing: heard.text) ?? baseHangover
+        }
+
+        /// Says the holding phrase once when the caller finished speaking a while ago and the reply is still being made.
+        mutating func checkHolding(group: inout DiscardingTaskGroup) {
+            guard let delay = session.configuration.holdingDelay, let ended = turnEnded, !heldTurn, lastReply < ended,
+                  callTime - ended >= delay, session.shared.withLock({ $0.awaitingReplies > 0 }) else { return }
+            heldTurn = true
+            CallSession.holdingPhrases.increment()
+            startPlayback(session.configuration.holdingPhrase, trigger: nil, group: &group)
+        }
+
+        /// A caller's turn has ended: a reply is awaited.
+        mutating func turnEnded(_ segment: SpeechSegment) {
+            if !segment.wasSplit { CallSession.TurnTimers.hangover.recordSeconds(segment.hangover) }
+            turnEnded = callTime
+            heldTurn = false
         }
 
         mutating func handle(_ event: VoiceActivityEvent, group: inout DiscardingTaskGroup) {
@@ -137,6 +204,8 @@ extension CallSession {
                 lastActivity = at
                 noInputReported = false
                 bargeIn(at: at)
+                baseHangover = session.responder?.endHangover(afterHearing: "") ?? session.configuration.voiceActivity.endDuration
+                detector.endHangover = baseHangover
                 if session.configuration.decoding(for: search) == .live {
                     let start = max(recentStart, sample - detector.paddingSamples)
                     openUtterance(startSample: start, group: &group)
@@ -146,6 +215,7 @@ extension CallSession {
                 }
             case .segment(let segment):
                 lastActivity = callTime
+                turnEnded(segment)
                 if utterance != nil {
                     // Live: the decoder has heard everything up to now; a split utterance goes on in a new one.
                     closeUtterance()
@@ -167,7 +237,8 @@ extension CallSession {
 
         mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
             let (stream, continuation) = AsyncStream.makeStream(of: [Float].self)
-            utterance = Utterance(continuation: continuation)
+            let control = UtteranceControl()
+            utterance = Utterance(continuation: continuation, control: control)
             let session = self.session
             let search = self.search
             let offset = Double(startSample) / Double(recognizerRate)
@@ -175,7 +246,7 @@ extension CallSession {
             let id = nextUtterance
             nextUtterance += 1
             group.addTask {
-                await session.decodeLive(stream, id: id, search: search, offset: offset, configuration: configuration)
+                await session.decodeLive(stream, control: control, id: id, search: search, offset: offset, configuration: configuration)
             }
         }
 
@@ -223,7 +294,15 @@ extension CallSession {
                 let dropped = Double(open.droppedSamples) / Double(recognizerRate)
                 session.emit(.overloaded(at: callTime - dropped, droppedSeconds: dropped))
             }
-            session.shared.withLock { $0.busy += 1 }  // until the live decoder reports the final
+            open.control.state.withLock {
+                $0.closedAt = .now
+                $0.urgent = true
+                $0.wantsHypothesis = false
+            }
+            session.shared.withLock {
+                $0.busy += 1  // until the live decoder reports the final
+                $0.awaitingReplies += 1
+            }
             open.continuation.finish()
             utterance = nil
         }
@@ -236,6 +315,7 @@ extension CallSession {
                 // One utterance is always accepted when nothing waits, however long it is.
                 guard shared.backlogSamples == 0 || shared.backlogSamples + segment.samples.count <= limit else { return false }
                 shared.backlogSamples += segment.samples.count
+                shared.awaitingReplies += 1
                 return true
             }
             guard accepted else {

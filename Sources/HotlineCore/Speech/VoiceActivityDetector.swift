@@ -10,6 +10,8 @@ public struct SpeechSegment: Sendable, Equatable {
     public var samples: [Float]
     /// Whether the segment was cut because it reached the maximum length (the caller kept talking).
     public var wasSplit: Bool
+    /// Seconds of silence after the last speech that closed it (the end hangover the caller waited through); 0 when split.
+    public var hangover: Double = 0
 
     /// Index one past the last sample.
     public var endSample: Int { startSample + samples.count }
@@ -63,7 +65,7 @@ public struct VoiceActivityDetector: Sendable {
 
     private let frameLength: Int
     private let startFrames: Int
-    private let endFrames: Int
+    private var endFrames: Int
     private let minimumFrames: Int
     private let maximumFrames: Int
     private let paddingFrames: Int
@@ -102,6 +104,20 @@ public struct VoiceActivityDetector: Sendable {
 
     /// Whether an utterance is open.
     public var isInSpeech: Bool { inSpeech }
+
+    /// The silence that closes the open utterance, seconds: the configured `endDuration` unless set for this turn (an
+    /// endpointer that knows the caller has finished, or has not, sets it as it hears them). Takes effect from the next
+    /// frame; a silence already longer closes the utterance at the next frame.
+    public var endHangover: Double {
+        get { Double(endFrames) / 100 }
+        set { endFrames = max(1, Int((newValue * 100).rounded())) }
+    }
+
+    /// Seconds of silence since the last speech frame while an utterance is open (0 otherwise).
+    public var trailingSilence: Double { inSpeech ? Double(silenceRun) / 100 : 0 }
+
+    /// Index (at the detector's rate) one past the last speech frame of the open utterance, or `nil` when none is open.
+    public var speechEndSample: Int? { inSpeech ? (utteranceStartFrame + lastSpeechIndex + 1) * frameLength : nil }
 
     /// Samples of silence kept before speech (the padding), at the detector's rate.
     public var paddingSamples: Int { paddingFrames * frameLength }
@@ -207,7 +223,8 @@ public struct VoiceActivityDetector: Sendable {
             events.append(.segment(SpeechSegment(
                 startSample: utteranceStartFrame * frameLength,
                 samples: Array(utterance[0..<end].joined()),
-                wasSplit: false
+                wasSplit: false,
+                hangover: Double(silenceRun) / 100
             )))
         } else {
             events.append(.speechDiscarded)
@@ -215,6 +232,7 @@ public struct VoiceActivityDetector: Sendable {
         // Trailing silence past the padding becomes lead-in for the next utterance.
         preroll = Array(utterance[end...].suffix(paddingFrames))
         resetUtterance()
+        endFrames = max(1, Int((configuration.endDuration * 100).rounded()))
     }
 
     private mutating func splitUtterance(into events: inout [VoiceActivityEvent]) {

@@ -110,6 +110,9 @@ public struct DialogState: Sendable, Equatable {
     /// Whether this is the check of a form ("To confirm, …. Is that right?").
     public var isCheck = false
 
+    /// The silences that end the caller's turn in this state (`nil`: the flow's).
+    public var hangovers: TurnHangovers?
+
     /// Whether the state is an open question ("How can I help?"): no slot asked, no answer expected, no form.
     public var isOpen: Bool { ask == nil && form == nil && expects.isEmpty && transitions.keys.allSatisfy { !Interpretation.answerIntents.contains($0) } }
 
@@ -216,6 +219,8 @@ public struct DialogDefinition: Sendable, Equatable {
     /// The systems webhooks call, by name: a webhook URL `{bank}/v1/balance` uses `bank`. `sample` stands for the
     /// built-in sample bank.
     public var services: [String: String] = [:]
+    /// The silences that end a caller's turn, in states that do not set their own.
+    public var hangovers = TurnHangovers()
 
     /// The intent a flow names for requests it does not serve ("what's the weather like"): answered with its `say`,
     /// or handed off, never confirmed as something else.

@@ -53,6 +53,15 @@ public final class DialogResponder: CallResponder, TextResponding {
         return await settle(session.withLock { $0.hear(trimmed) })
     }
 
+    /// The end hangover for what has been heard of the caller's turn: the state's hangover for words that complete a
+    /// request or answer, leave a phrase unfinished, or neither (before any words: neither).
+    public func endHangover(afterHearing partial: String) -> Double? {
+        session.withLock { session in
+            let hangovers = session.hangovers
+            return partial.isEmpty ? hangovers.otherwise : hangovers.seconds(for: session.completeness(of: partial))
+        }
+    }
+
     /// The intent of the last turn, if one was understood.
     public var intent: String? { lastIntent.withLock { $0 } }
 

@@ -160,6 +160,19 @@ public struct DialogSession: Sendable {
         return "It sounds like you'd like to \(guess). Is that right?"
     }
 
+    /// How complete `heard` (what the recognizer has heard of the caller's turn so far) is as an answer to the
+    /// state the dialog is in now: a whole request, a yes or no to a question, the slot asked for.
+    public func completeness(of heard: String) -> TurnCompleteness {
+        let current = dialog.states[state]
+        let yesNo = unconfirmed != nil || offered != nil || pendingAction != nil || current?.isCheck == true
+            || current?.expects.contains(where: Self.answers.contains) == true
+            || current?.transitions.keys.contains(where: Self.answers.contains) == true
+        return EndOfTurn.judge(heard, asked: current?.ask.flatMap { dialog.slots[$0] }, yesNo: yesNo, matcher: matcher)
+    }
+
+    /// The silences that end the caller's turn in the state the dialog is in now.
+    public var hangovers: TurnHangovers { dialog.states[state]?.hangovers ?? dialog.hangovers }
+
     /// The caller said nothing.
     public mutating func noInput() -> DialogTurn {
         noInputs += 1

@@ -26,6 +26,34 @@ public final class CallHost: Sendable {
     public let rules: QualityRules
     /// This node's name in call records.
     public let node: String
+    /// When new calls are refused: past capacity.
+    public let admission: Admission
+
+    /// The limits past which new calls are refused so the calls already up keep real time.
+    public struct Admission: Sendable, Equatable {
+        /// The busy share of the decoding threads over the last seconds (0…1; 1 never refuses).
+        public var maximumLoad: Double
+        /// Seconds recognizer work may wait for a thread.
+        public var maximumQueueWait: Double
+
+        /// Makes limits; the defaults never refuse.
+        public init(maximumLoad: Double = 1, maximumQueueWait: Double = .infinity) {
+            self.maximumLoad = maximumLoad
+            self.maximumQueueWait = maximumQueueWait
+        }
+    }
+
+    /// Why a new call would be refused now, or `nil` when there is room.
+    public var overload: String? {
+        let statistics = pool.statistics
+        if admission.maximumLoad < 1, statistics.busyFraction >= admission.maximumLoad {
+            return String(format: "overloaded: the recognizers are %.0f%% busy (limit %.0f%%)", statistics.busyFraction * 100, admission.maximumLoad * 100)
+        }
+        if statistics.queueWait > admission.maximumQueueWait {
+            return String(format: "overloaded: recognizer work has waited %.1f s for a thread (limit %.1f s)", statistics.queueWait, admission.maximumQueueWait)
+        }
+        return nil
+    }
 
     private let totals = Mutex(Totals())
 
@@ -36,7 +64,8 @@ public final class CallHost: Sendable {
     /// Makes a host.
     public init(pool: RecognizerPool, renderer: PromptRenderer?, bot: any CallBot, registry: CallRegistry = CallRegistry(),
                 observers: [any CallObserver] = [], maximumRecordingSeconds: Double = 3600, rules: QualityRules = QualityRules(rules: []),
-                node: String = ProcessInfo.processInfo.hostName) {
+                node: String = ProcessInfo.processInfo.hostName, admission: Admission = Admission()) {
+        self.admission = admission
         self.maximumRecordingSeconds = maximumRecordingSeconds
         self.pool = pool
         self.renderer = renderer
@@ -86,6 +115,7 @@ public final class CallHost: Sendable {
                                       renderer: transcriptionOnly ? nil : renderer, responder: responder, callerAudio: recorder.map(CallRecorder.tap))
         let ledger = CallLedger(start, node: node, rules: rules, hasBot: responder != nil)
         do {
+            if let overload { throw CallRegistry.Refusal.overloaded(overload) }
             try registry.admit(start, ledger: ledger, limit: keyLimit) { reason in session.hangUp(reason: reason) }
         } catch {
             logger.warning("call refused", metadata: ["reason": "\(error)"])

@@ -58,12 +58,15 @@ public final class CallRegistry: Sendable {
         case draining
         case limit(key: String, limit: Int)
         case duplicate(String)
+        /// Past capacity: taking the call would degrade every call.
+        case overloaded(String)
 
         public var description: String {
             switch self {
             case .draining: "the server is shutting down and takes no new calls"
             case .limit(let key, let limit): "API key '\(key)' already has \(limit) concurrent call(s), its limit"
             case .duplicate(let id): "a call with id \(id) is already live"
+            case .overloaded(let why): why
             }
         }
     }

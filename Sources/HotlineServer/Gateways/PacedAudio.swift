@@ -1,3 +1,4 @@
+import Metrics
 import Synchronization
 
 // MARK: - Paced playback
@@ -10,7 +11,12 @@ final class PacedAudio: Sendable {
         var queue: [UInt8] = []
         var wake: CheckedContinuation<Void, Never>?
         var stopped = false
+        /// When audio arrived to an empty queue (the start of a prompt), until its first frame is sent.
+        var burstQueued: ContinuousClock.Instant?
     }
+
+    /// From a prompt's first audio reaching the pacer to its first frame written to the gateway.
+    static let pacing = Metrics.Timer(label: "hotline_turn_pacing_seconds")
 
     private let state = Mutex(State())
     /// Bytes per frame (20 ms of the leg's audio).
@@ -27,6 +33,7 @@ final class PacedAudio: Sendable {
     func enqueue(_ bytes: [UInt8]) {
         let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.stopped else { return nil }
+            if state.queue.isEmpty { state.burstQueued = .now }
             state.queue += bytes
             defer { state.wake = nil }
             return state.wake
@@ -77,13 +84,14 @@ final class PacedAudio: Sendable {
         let clock = ContinuousClock()
         var next = clock.now
         while !Task.isCancelled {
-            let (frame, stopped) = state.withLock { state -> ([UInt8]?, Bool) in
-                if state.stopped { return (nil, true) }
-                guard !state.queue.isEmpty else { return (nil, false) }
+            let (frame, stopped, burst) = state.withLock { state -> ([UInt8]?, Bool, ContinuousClock.Instant?) in
+                if state.stopped { return (nil, true, nil) }
+                guard !state.queue.isEmpty else { return (nil, false, nil) }
                 let count = min(frameBytes, state.queue.count)
                 let frame = Array(state.queue.prefix(count))
                 state.queue.removeFirst(count)
-                return (frame, false)
+                defer { state.burstQueued = nil }
+                return (frame, false, state.burstQueued)
             }
             if stopped { return }
             guard let frame else {
@@ -100,6 +108,7 @@ final class PacedAudio: Sendable {
                 continue
             }
             try await write(frame)
+            if let burst { Self.pacing.recordSeconds((clock.now - burst).seconds) }
             next = next.advanced(by: frameDuration)
             // After a stall (a loaded machine), resume the pace from now rather than bursting the missed frames:
             // the gateway plays frames as they arrive.

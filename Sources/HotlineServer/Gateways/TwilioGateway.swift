@@ -185,7 +185,9 @@ struct TwilioGateway {
                 }
             }
         } catch {
-            await server.closeWebSocket(outbound, gateway: .twilio, error: "\(error)", logger: logger, code: .policyViolation)
+            // 1013 "try again later" for a call refused past capacity.
+            let code: WebSocketErrorCode = if case .overloaded? = error as? CallRegistry.Refusal { .unknown(1013) } else { .policyViolation }
+            await server.closeWebSocket(outbound, gateway: .twilio, error: "\(error)", logger: logger, code: code)
             return
         }
         await server.closeIfFailed(call, outbound)

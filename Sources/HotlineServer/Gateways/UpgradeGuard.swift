@@ -67,6 +67,7 @@ final class UpgradeGuard: ChannelInboundHandler, RemovableChannelHandler {
         let body = context.channel.allocator.buffer(bytes: json)
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)"), ("Connection", "close")])
         if refusal.status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"hotline\"") }
+        if refusal.status == .serviceUnavailable { headers.add(name: "Retry-After", value: "5") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: refusal.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
@@ -104,6 +105,15 @@ extension HotlineServer {
         }
     }
 
+    /// Past capacity, a new call is refused before it starts: 503 with Retry-After, which a gateway takes as "try
+    /// another node" (or its fallback).
+    func overloadRefusal() -> UpgradeGuard.Refusal? {
+        guard let overload = host.overload else { return nil }
+        CallHost.refused.increment()
+        logger.warning("call refused", metadata: ["reason": "\(overload)"])
+        return .init(status: .serviceUnavailable, message: overload)
+    }
+
     /// Whether a WebSocket upgrade to `path` must be refused for its credentials, and how. Twilio may send its key in its
     /// first message, so missing credentials pass there; the other gateways need them (unless anonymous callers have
     /// the gateway role). Paths that are not gateways are left to the router.
@@ -113,7 +123,7 @@ extension HotlineServer {
         let secret = AccessControl.secret(authorization: headers.first(name: "authorization"), apiKeyHeader: headers.first(name: "x-api-key"),
                                           query: query)
         guard let secret else {
-            if path == "/v1/gateways/twilio" || access.identify(secret: nil)?.has(.gateway) == true { return nil }
+            if path == "/v1/gateways/twilio" || access.identify(secret: nil)?.has(.gateway) == true { return overloadRefusal() }
             Self.authFailures.increment()
             return .init(status: .unauthorized, message: "credentials are required")
         }
@@ -126,6 +136,6 @@ extension HotlineServer {
             Self.authFailures.increment()
             return .init(status: .forbidden, message: "key '\(identity.name)' lacks the gateway role")
         }
-        return nil
+        return overloadRefusal()
     }
 }
