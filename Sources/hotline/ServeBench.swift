@@ -58,6 +58,12 @@ struct ServeBench: AsyncParsableCommand {
     @Option(help: "What callers say: bank (short bank requests read by two natural voices, 8 kHz μ-law, Tests/Fixtures/spoken) or librivox (long read sentences).")
     var sentences: BenchSentences = .bank
 
+    @Option(name: .customLong("decoder-option"), help: ArgumentHelp("A PocketSphinx option for the recognizer cost table, as -flag=value (repeatable): what a cheaper search would save.", valueName: "flag=value"))
+    var decoderOptions: [String] = []
+
+    @Flag(help: "Print the recognizer cost table and stop.")
+    var costsOnly = false
+
     @Option(help: "Seconds over which the callers' first calls start (callers follow the same script, so a short spread makes them all speak at once: a burst).")
     var stagger: Double = 10
 
@@ -70,8 +76,12 @@ struct ServeBench: AsyncParsableCommand {
         print("gap: the caller's last voiced frame sent → the bot's first voiced frame received (the end hangover included)")
         if sentences == .bank {
             // Measured on this thread while nothing else runs: a search's cost, apart from the load.
-            let files = Array(try BenchSentences.bank.files().prefix(24))
-            let costs = try await RecognizerCost.measure(files: files, flowPath: "Models/flows/bank.yaml")
+            let files = Array(try BenchSentences.bank.files().prefix(16))
+            let options = decoderOptions.flatMap { option -> [String] in
+                let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+                return parts.count == 2 ? parts : []
+            }
+            let costs = try await RecognizerCost.measure(files: files, flowPath: "Models/flows/bank.yaml", options: options)
             print("recognizer CPU per second of caller audio (\(files.count) requests, one thread):")
             for row in costs {
                 print(String(format: "  %@ %@  %.3f s  (speech from %.0f callers at once per core)", row.search.padding(toLength: 15, withPad: " ", startingAt: 0),
@@ -79,21 +89,23 @@ struct ServeBench: AsyncParsableCommand {
             }
             fflush(nil)
         }
+        if costsOnly { return }
         let protocols: [BenchProtocol] = gateway == .both ? [.audiosocket, .twilio] : [gateway]
         let storeList = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for proto in protocols {
             for store in storeList {
             print("")
             print("\(proto.rawValue), store \(TranscriptStores.redacted(store)):")
-            print("  calls  replies  p50 ms  p95 ms  p99 ms  real-time  failures  refused  server cores  CPU/call  RSS MB  RSS/call MB")
+            print("  calls  replies  p50 ms  p95 ms  p99 ms  real-time  failures  refused  server cores  CPU/call  RSS MB  RSS/call MB  callers' cores")
             var rounds: [(Int, Round)] = []
             for count in counts {
                 let round = try await runRound(proto, calls: count, scripts: scripts, store: store)
                 rounds.append((count, round))
-                print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %5d/%-3d  %8d  %7d  %12.2f  %8.3f  %6.0f  %11.1f",
+                print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %5d/%-3d  %8d  %7d  %12.2f  %8.3f  %6.0f  %11.1f  %14.2f",
                              count, round.latencies.count, round.latencies.percentile(50) * 1000, round.latencies.percentile(95) * 1000,
                              round.latencies.percentile(99) * 1000, round.keptUp, round.calls, round.failures, round.refused, round.serverCores,
-                             round.serverCores / Double(count), round.serverRSS, (round.serverRSS - round.idleRSS) / Double(count)))
+                             round.serverCores / Double(count), round.serverRSS, (round.serverRSS - round.idleRSS) / Double(count),
+                             round.clientCores))
                 fflush(nil)
             }
             print("  where the time goes, p50/p95 ms per turn (the server's /metrics):")
@@ -120,6 +132,7 @@ struct ServeBench: AsyncParsableCommand {
         var idleRSS = 0.0
         var breakdown = TurnBreakdown(metrics: "")
         var refused = 0
+        var clientCores = 0.0
     }
 
     private func runRound(_ proto: BenchProtocol, calls count: Int, scripts: [CallerScript], store: String) async throws -> Round {
@@ -140,6 +153,7 @@ struct ServeBench: AsyncParsableCommand {
         var round = Round()
         round.idleRSS = server.rssMB
         let cpuBefore = server.cpuSeconds
+        let clientBefore = BenchServer.ownCPUSeconds
         let started = ContinuousClock.now
         let deadline = started + .seconds(seconds)
         let results = try await withThrowingTaskGroup(of: [CallResult].self) { group in
@@ -174,6 +188,7 @@ struct ServeBench: AsyncParsableCommand {
         let elapsed = (ContinuousClock.now - started).seconds
         round.breakdown = TurnBreakdown(metrics: await server.metrics(key: key))
         round.serverCores = (server.cpuSeconds - cpuBefore) / elapsed
+        round.clientCores = (BenchServer.ownCPUSeconds - clientBefore) / elapsed
         round.serverRSS = server.peakRSSMB
         round.refused = results.count(where: \.refused)
         let answered = results.filter { !$0.refused }
@@ -572,6 +587,13 @@ final class BenchServer: Sendable {
             print("    server did not exit after SIGTERM within 40 s; killed")
             kill(process.processIdentifier, SIGKILL)
         }
+    }
+
+    /// CPU seconds this process (the load generator) has used.
+    static var ownCPUSeconds: Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// CPU seconds the server has used.

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import Testing
 @testable import HotlineCore
@@ -40,7 +41,8 @@ final class FakeRecognizer: StreamingSpeechRecognizing {
         #expect(pool.statistics.busy == 1)
         await #expect(throws: CancellationError.self) { try await a.run { $0.partialText() } }
         b.release()
-        #expect(pool.statistics == RecognizerPool.Statistics(size: 2, busy: 0, waiting: 0, loans: 2, waits: 0))
+        let statistics = pool.statistics
+        #expect(statistics.size == 2 && statistics.busy == 0 && statistics.waiting == 0 && statistics.loans == 2 && statistics.waits == 0)
     }
 
     @Test func borrowersWaitInOrderWhenAllAreBusy() async throws {
@@ -100,6 +102,44 @@ final class FakeRecognizer: StreamingSpeechRecognizing {
 }
 
 /// Collects values from concurrent tasks.
+@Suite(.serialized) struct RecognizerSchedulingTests {
+    @Test func aFinishedUtteranceIsDecodedBeforeOthersStillBeingSpoken() async throws {
+        let pool = try RecognizerPool(size: 3, workers: 1) { FakeRecognizer(name: "r") }
+        let blocker = try await pool.borrow(), speaking = try await pool.borrow(), finished = try await pool.borrow()
+        let gate = DispatchSemaphore(value: 0)
+        let order = Recorder()
+        // The only worker is busy; a live job and then an urgent one queue behind it.
+        let held = Task { try await blocker.run { _ in gate.wait() } }
+        try await Task.sleep(for: .milliseconds(50))
+        let live = Task { try await speaking.run(.live) { _ in order.append(1) } }
+        try await Task.sleep(for: .milliseconds(50))
+        let urgent = Task { try await finished.run(.urgent) { _ in order.append(2) } }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(pool.statistics.queueWait > 0.04)
+        gate.signal()
+        _ = try await (held.value, live.value, urgent.value)
+        #expect(order.values == [2, 1])
+        #expect(pool.statistics.queueWait == 0)
+    }
+
+    @Test func busyFractionCountsTheWorkersCPU() async throws {
+        let pool = try RecognizerPool(size: 1, workers: 1) { FakeRecognizer(name: "r") }
+        #expect(pool.statistics.busyFraction == 0 && pool.statistics.workers == 1)
+        let lease = try await pool.borrow()
+        // 0.4 s of CPU, then a second boundary so the window holds it (the current second is not counted yet).
+        try await lease.run { _ in
+            let end = ContinuousClock.now + .milliseconds(400)
+            var spin = 0
+            while ContinuousClock.now < end { spin &+= 1 }
+            _ = spin
+        }
+        try await Task.sleep(for: .milliseconds(1_100))
+        let busy = pool.statistics.busyFraction
+        #expect(busy > 0.04 && busy < 0.2, "busy \(busy)")
+        lease.release()
+    }
+}
+
 final class Recorder: Sendable {
     private let storage = Mutex<[Int]>([])
     func append(_ value: Int) { storage.withLock { $0.append(value) } }

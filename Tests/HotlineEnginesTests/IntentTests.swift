@@ -576,4 +576,38 @@ enum Flows {
         #expect(domainOnSample > general + sample / 20, "domain \(domainOnSample) vs general \(general) of \(sample)")
         #expect(taken <= 36 && acted <= 12, "unrelated taken for an intent: \(taken) of \(unrelated), \(acted) acted on")
     }
+    /// A call decodes the flow's domain model live, on a decoder cut down to the flow's words (`forCalls`), with each
+    /// caller's running cepstral mean carried from one utterance to the next; the tests above decode whole utterances on
+    /// the full model. Both hear the 144 spoken requests with the same intents, near enough, and live decoding with the
+    /// carried mean hears more of them: measured 85% the same intent, live 77.8% right against whole 73.6%.
+    @Test func liveDecodingOnACallsDecoderHearsTheIntentsOfWholeUtteranceDecoding() async throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let matcher = flow.makeMatcher()
+        let domain = try await DomainModel.build(for: flow, cacheDirectory: try Fixtures.temporaryDirectory())
+        let whole = try PocketSphinxRecognizer()
+        try whole.prepare(for: flow, domainModel: domain)
+        let live = try PocketSphinxRecognizer(configuration: try PocketSphinxConfiguration().forCalls(on: flow, domainModel: domain))
+        try live.prepare(for: flow, domainModel: domain)
+        let manifest = Flows.root + "/Tests/Fixtures/spoken/spoken.tsv"
+        let items = try ReferenceTranscripts.parse(String(contentsOfFile: manifest, encoding: .utf8), source: manifest).filter { $0.id != "out_of_scope" }
+        var same = 0, rightWhole = 0, rightLive = 0
+        var adaptation: [String: ChannelAdaptation] = [:]  // one caller per voice
+        for (intent, field) in items {
+            let file = String(field.split(separator: "\t")[0])
+            let voice = file.contains("hibari") ? "heart" : "ked"
+            let speech = TelephoneChannel.decode([UInt8](try WAVFiles.dataChunk(Flows.root + "/" + file)), to: 16_000)
+            let byWhole = matcher.match(try whole.recognize(speech, search: .named("domain"), alternatives: 5)).intent
+            try live.beginUtterance(search: .named("domain"), adaptation: adaptation[voice] ?? live.initialAdaptation(narrowband: true))
+            for start in stride(from: 0, to: speech.count, by: 320) { try live.feed(Array(speech[start..<min(start + 320, speech.count)])) }
+            let (recognition, carried) = try live.endUtterance(alternatives: 5)
+            adaptation[voice] = carried
+            let byLive = matcher.match(recognition).intent
+            if byLive == byWhole { same += 1 }
+            if byWhole == intent { rightWhole += 1 }
+            if byLive == intent { rightLive += 1 }
+        }
+        #expect(items.count == 144)
+        #expect(Double(same) / Double(items.count) >= 0.8, "the same intent for \(same) of \(items.count)")
+        #expect(rightLive >= rightWhole - 7, "live \(rightLive), whole \(rightWhole) of \(items.count)")
+    }
 }

@@ -57,6 +57,7 @@ struct TestServer {
     static let pool = Result { try RecognizerPool(size: 2) { try PocketSphinxRecognizer() } }
 
     static func run(bot: any CallBot = HandoffBot(), quality: QualityServices? = nil, speech: (any SpeechServices)? = nil,
+                    pool custom: RecognizerPool? = nil, admission: CallHost.Admission = CallHost.Admission(),
                     _ body: (TestServer) async throws -> Void) async throws {
         var configuration = ServerConfiguration()
         configuration.httpPort = 0
@@ -66,8 +67,9 @@ struct TestServer {
                               APIKey(name: "qa", secret: Keys.qa, roles: [.qa]), APIKey(name: "admin", secret: Keys.admin, roles: [.admin])]
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
-        let host = CallHost(pool: try pool.get(), renderer: PromptRenderer(synthesizer: try ESpeakSynthesizer.shared()), bot: bot,
-                            observers: quality.map { [$0.recorder] } ?? [], rules: try QualityFixture.rules.get(), node: quality?.feed.node ?? "test-node")
+        let host = CallHost(pool: try custom ?? pool.get(), renderer: PromptRenderer(synthesizer: try ESpeakSynthesizer.shared()), bot: bot,
+                            observers: quality.map { [$0.recorder] } ?? [], rules: try QualityFixture.rules.get(), node: quality?.feed.node ?? "test-node",
+                            admission: admission)
         let server = HotlineServer(configuration: configuration, host: host, speech: speech, metrics: TestMetrics.registry, logger: logger,
                                    quality: quality)
         let (ports, sink) = AsyncStream.makeStream(of: (String, Int).self)

@@ -45,6 +45,8 @@ extension CallSession {
             var pausing = false
             /// The hypothesis the end hangover was last set from.
             var judged: String?
+            /// Silence held back from the decoder while the caller pauses: sent if they speak again, dropped if the turn ends.
+            var held: [[Float]] = []
         }
 
         init(session: CallSession) {
@@ -175,7 +177,7 @@ extension CallSession {
             defer { utterance = open }
             // Judge only a hypothesis that has heard the end of the speech and a little beyond (the last word's tail).
             guard let responder = session.responder, let heard = open.control.state.withLock({ $0.heard }),
-                  heard.through >= speechEnd + recognizerRate / 10, heard.text != open.judged else { return }
+                  heard.through >= speechEnd + recognizerRate / 16, heard.text != open.judged else { return }
             open.judged = heard.text
             detector.endHangover = responder.endHangover(afterHearing: heard.text) ?? baseHangover
         }
@@ -254,13 +256,25 @@ extension CallSession {
             guard var open = utterance else { return }
             open.block.append(contentsOf: audio)
             let blockSize = recognizerRate / 50  // 20 ms: the decoder sees the same blocks whatever the chunking
+            // Past the first moments of a pause the decoder has all it needs to judge the turn: the rest of the silence
+            // (most of the end hangover) is not worth its CPU unless the caller goes on.
+            let pausing = detector.trailingSilence >= Self.silenceDecoded
             while open.block.count >= blockSize {
                 let block = Array(open.block.prefix(blockSize))
                 open.block.removeFirst(blockSize)
+                if pausing {
+                    open.held.append(block)
+                    continue
+                }
+                for waiting in open.held { send(waiting, to: &open) }
+                open.held.removeAll()
                 send(block, to: &open)
             }
             utterance = open
         }
+
+        /// Seconds of a pause the live decoder hears before the rest is held back.
+        static let silenceDecoded = 0.15
 
         /// The backlog bound in samples.
         var backlogLimit: Int {
@@ -285,7 +299,7 @@ extension CallSession {
 
         mutating func closeUtterance() {
             guard var open = utterance else { return }
-            if !open.block.isEmpty {
+            if !open.block.isEmpty && open.held.isEmpty {  // held back: the rest is the same silence
                 let block = open.block
                 open.block.removeAll()
                 send(block, to: &open)

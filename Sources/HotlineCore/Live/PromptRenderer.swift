@@ -96,18 +96,29 @@ public final class PromptRenderer: Sendable {
         }
     }
 
-    /// Resamples and encodes a stream of synthesizer blocks, remembering what it produced for the cache.
+    /// Resamples and encodes a stream of synthesizer blocks, remembering what it produced for the cache. The
+    /// synthesizer's leading silence is left out: the caller hears the answer that much sooner.
     private struct Converter {
         var resampler: Resampler
         let format: CallAudioFormat
+        let rate: Int
         var chunks: [[UInt8]] = []
+        var started = false
 
         init(from rate: Int, to format: CallAudioFormat) {
             resampler = Resampler(from: rate, to: format.sampleRate)
             self.format = format
+            self.rate = rate
         }
 
-        mutating func convert(_ samples: [Float]) -> [UInt8] {
+        mutating func convert(_ input: [Float]) -> [UInt8] {
+            var samples = input
+            if !started {
+                // Speech starts at the first sample above −50 dBFS; 10 ms before it are kept.
+                guard let onset = samples.firstIndex(where: { abs($0) > 0.003 }) else { return [] }
+                samples.removeFirst(max(0, onset - rate / 100))
+                started = true
+            }
             let bytes = format.encode(resampler.process(samples))
             if !bytes.isEmpty { chunks.append(bytes) }
             return bytes

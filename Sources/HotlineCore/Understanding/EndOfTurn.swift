@@ -15,10 +15,10 @@ public enum TurnCompleteness: String, Sendable, Equatable {
 public struct TurnHangovers: Sendable, Equatable {
     /// After a complete request or answer. Default 0.25.
     public var complete = 0.25
-    /// After words that are neither. Default 0.4.
-    public var otherwise = 0.4
-    /// After an unfinished phrase. Default 0.9.
-    public var unfinished = 0.9
+    /// After words that are neither. Default 0.35.
+    public var otherwise = 0.35
+    /// After an unfinished phrase. Default 0.8.
+    public var unfinished = 0.8
 
     /// The defaults.
     public init() {}
@@ -43,12 +43,12 @@ public struct TurnHangovers: Sendable, Equatable {
 /// Judges whether the words heard so far complete the caller's turn, for the state the dialog is in.
 enum EndOfTurn {
     /// Words after which an English phrase cannot end: articles, prepositions, conjunctions, "I want", fillers.
+    /// (Only words that cannot end a request: "please", "me" or "there" can.)
     static let unfinishedEndings: Set<String> = [
-        "a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those", "some", "any",
-        "to", "of", "for", "from", "with", "about", "into", "in", "on", "at", "by", "and", "or", "but", "so", "because", "if",
-        "i", "i'm", "i'd", "i'll", "i've", "we", "we'd", "want", "wanna", "need", "like", "would", "could", "can", "should", "will",
-        "is", "are", "was", "be", "am", "please", "um", "uh", "er", "erm", "hmm", "well", "just", "also", "then", "what", "how",
-        "which", "me", "it's", "there", "do", "does", "did", "have", "has", "get", "make",
+        "a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "these", "those", "some",
+        "to", "of", "for", "from", "with", "about", "into", "by", "and", "or", "but", "because", "if",
+        "i", "i'm", "i'd", "i'll", "i've", "we", "we'd", "want", "wanna", "need", "would", "could", "should",
+        "is", "are", "was", "am", "um", "uh", "er", "erm",
     ]
 
     /// Words that answer a yes/no question by themselves.

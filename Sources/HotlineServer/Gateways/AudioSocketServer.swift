@@ -106,7 +106,6 @@ struct AudioSocketServer: Service, CustomStringConvertible {
         logger: Logger
     ) async throws {
         var messages = inbound.makeAsyncIterator()
-        // The UUID comes first, promptly.
         // The UUID comes first, promptly: a silent peer is closed after 10 s.
         let timer = channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
         let first: AudioSocketMessage?
@@ -130,6 +129,13 @@ struct AudioSocketServer: Service, CustomStringConvertible {
         let id = uuid.uuidString.lowercased()
         var callLogger = logger
         callLogger[metadataKey: "call"] = "\(id)"
+        // Past capacity the call is refused at once (hangup), so Asterisk's dialplan can route it elsewhere.
+        if let overload = host.overload {
+            CallHost.refused.increment()
+            callLogger.warning("AudioSocket call refused: \(overload)")
+            try? await outbound.write(.hangup)
+            return
+        }
         // The call starts with its first audio, whose type gives the rate; DTMF before it is kept.
         var early: [Character] = []
         var firstAudio: (ByteBuffer, Int)?
