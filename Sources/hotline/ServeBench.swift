@@ -469,8 +469,10 @@ enum BenchCaller {
                         for try await message in inbound.messages(maxSize: 1 << 22) {
                             guard case .text(let text) = message else { continue }
                             if text.contains(#""event":"media""#) {
+                                // JSON may escape the base64 alphabet's "/" as "\/".
                                 if let range = text.range(of: #""payload":""#),
-                                   let payload = Data(base64Encoded: String(text[range.upperBound...].prefix { $0 != "\"" })) {
+                                   let payload = Data(base64Encoded: String(text[range.upperBound...].prefix { $0 != "\"" })
+                                    .replacingOccurrences(of: "\\/", with: "/")) {
                                     timeline.audio(CallAudioFormat.muLaw8k.decode(Array(payload)))
                                 }
                             } else if text.contains(#""event":"mark""#), let range = text.range(of: #""name":""#) {
@@ -499,7 +501,8 @@ enum BenchCaller {
             result.failure = "\(error)"
         }
         result.lateSending = late.withLock { $0 }
-        if let failure = result.failure, failure.contains("503") || failure.contains("1013") {
+        // Past capacity the server refuses the upgrade (503; the client reports only that the upgrade failed) or closes with 1013.
+        if let failure = result.failure, failure.contains("503") || failure.contains("1013") || failure.contains("upgrade failed") {
             result.refused = true
             result.failure = nil
         }

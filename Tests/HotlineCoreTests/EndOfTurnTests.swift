@@ -19,7 +19,7 @@ struct ToneSynthesizer: SpeechSynthesizing {
     ])
 
     @Test func wordsThatCannotEndARequestMeanMoreIsComing() {
-        for heard in ["i want to", "i'd like to move some money from", "what is the balance on my", "i need", "um"] {
+        for heard in ["i want to", "i'd like to move some money from", "what is the balance on my", "i need to", "um"] {
             #expect(EndOfTurn.judge(heard, asked: nil, yesNo: false, matcher: Self.matcher) == .unfinished, "\(heard)")
         }
     }
@@ -50,7 +50,7 @@ struct ToneSynthesizer: SpeechSynthesizing {
 
 @Suite struct HoldingPhraseTests {
     /// μ-law audio: silence, a 1.2 s burst the endpointer takes for speech, silence.
-    static let audio = CallLedgerSessionTests.frames(speechAt: 0.5, seconds: 1.2, total: 5)
+    static let audio = CallLedgerSessionTests.frames(speechAt: 0.5, seconds: 1.2, total: 7)
 
     /// Feeds the call at real-time pace (20 ms frames) and returns its events.
     static func run(reply delay: Duration, holding: Double?) async throws -> [CallEvent] {

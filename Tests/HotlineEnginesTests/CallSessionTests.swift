@@ -301,7 +301,7 @@ final class ChunkLog: @unchecked Sendable {
                 audio, format: .muLaw8k, configuration: Self.configuration(), pool: pool,
                 responder: FixedHangover(inner: DialogResponder(dialog: dialog, matcher: matcher)), settled: true)).first)
             #expect(adaptive.utterance.text == fixed.utterance.text)
-            // The endpoint comes at least 0.15 s sooner (0.25 s after a complete request against 0.5 s).
+            // The endpoint comes at least 0.15 s sooner (0.2 s after a complete request against 0.5 s).
             #expect(adaptive.endpointedAt <= fixed.endpointedAt - 0.15, "\(voice) \(name): \(adaptive.endpointedAt) vs \(fixed.endpointedAt)")
         }
     }

@@ -219,76 +219,202 @@ public final class CallSession: Sendable {
             var wantsHypothesis = false
             /// The latest hypothesis and the stream sample (16 kHz) it covers up to.
             var heard: (text: String, through: Int)?
-            /// When the loop closed the utterance.
+            /// When the loop closed the utterance, and the call time it closed at (the audio after the pause's first
+            /// moments is not decoded, so the decoder's own count of samples stops short of it).
             var closedAt: ContinuousClock.Instant?
+            var closedAtCallTime: Double?
+        }
+
+        let state = Mutex(State())
+    }
+
+    /// The 20 ms blocks of one live utterance, from the session loop to its decoder. Once a decoder is attached, the pool's
+    /// worker threads drain it directly: a block arriving when no drain job is pending schedules one, and that job feeds
+    /// everything waiting before it ends. A decoder that fell behind (it waited for a recognizer, or the machine was busy)
+    /// catches up in one piece of work, and no block waits for the Swift concurrency pool on its way to the decoder.
+    final class BlockQueue: Sendable {
+        private struct State {
+            var blocks: [[Float]] = []
+            var finished = false
+            /// A drain job is scheduled or running.
+            var scheduled = false
+            /// Schedules a drain job; `nil` until a decoder is attached.
+            var schedule: (@Sendable () -> Void)?
+            /// Resumed once the queue is finished and drained.
+            var drained: CheckedContinuation<Void, Never>?
+        }
+
+        private let state = Mutex(State())
+
+        /// Adds a block (an empty one marks the utterance as discarded).
+        func yield(_ block: [Float]) {
+            let run = state.withLock { state -> (@Sendable () -> Void)? in
+                state.blocks.append(block)
+                guard let schedule = state.schedule, !state.scheduled else { return nil }
+                state.scheduled = true
+                return schedule
+            }
+            run?()
+        }
+
+        /// No more blocks.
+        func finish() {
+            let run = state.withLock { state -> (@Sendable () -> Void)? in
+                state.finished = true
+                guard let schedule = state.schedule, !state.scheduled else { return nil }
+                state.scheduled = true
+                return schedule
+            }
+            run?()
+        }
+
+        /// Attaches the decoder (`schedule` submits a drain job that calls ``take()`` until it returns `nil`) and returns
+        /// once every block has been drained and the queue is finished.
+        func attach(_ schedule: @escaping @Sendable () -> Void) async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                state.withLock { state in
+                    state.schedule = schedule
+                    state.drained = continuation
+                    state.scheduled = true
+                }
+                schedule()  // what arrived while waiting for a decoder, or the end
+            }
+        }
+
+        /// For a drain job: every block waiting, or `nil` when none is (the job ends; a later block schedules another).
+        func take() -> [[Float]]? {
+            let (batch, drained) = state.withLock { state -> ([[Float]]?, CheckedContinuation<Void, Never>?) in
+                if !state.blocks.isEmpty {
+                    defer { state.blocks.removeAll() }
+                    return (state.blocks, nil)
+                }
+                state.scheduled = false
+                guard state.finished else { return (nil, nil) }
+                defer { state.drained = nil }
+                return (nil, state.drained)
+            }
+            drained?.resume()
+            return batch
+        }
+    }
+
+    /// A live decoder's running count, kept by its drain jobs (one at a time).
+    final class LiveProgress: Sendable {
+        struct State {
+            var fed = 0
+            var sinceP = 0
+            var lastPartial = ""
+            var discarded = false
+            var failure: (any Error)?
         }
 
         let state = Mutex(State())
     }
 
     func decodeLive(
-        _ stream: AsyncStream<[Float]>, control: UtteranceControl, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration
+        _ queue: BlockQueue, control: UtteranceControl, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration
     ) async {
         // The loop marked the session busy when it closed the stream; the mark ends with this task.
         defer { shared.withLock { $0.busy -= 1 } }
+        let progress = LiveProgress()
         let lease: RecognizerPool.Lease
         do {
             lease = try await pool.borrow()
         } catch {
-            for await block in stream { shared.withLock { $0.backlogSamples -= block.count } }
+            await queue.attach { [self] in drop(queue, progress) }
             return
         }
         let narrowband = format.isNarrowband
         let adaptation = shared.withLock { $0.adaptation }
-        let partialEvery = Int(configuration.partialInterval * 16_000)
-        let startSample = Int((offset * 16_000).rounded())
-        var fed = 0
-        var sinceP = 0
-        var lastPartial = ""
-        var discarded = false
         do {
             try await lease.run(.live) { recognizer in
                 try recognizer.beginUtterance(search: search, adaptation: adaptation ?? recognizer.initialAdaptation(narrowband: narrowband))
             }
-            for await block in stream {
-                if block.isEmpty {
-                    discarded = true
-                    continue
-                }
-                shared.withLock { $0.backlogSamples -= block.count }
-                fed += block.count
-                sinceP += block.count
-                let (urgent, wantsHypothesis) = control.state.withLock { ($0.urgent, $0.wantsHypothesis) }
-                let wantPartial = sinceP >= partialEvery
-                if wantPartial { sinceP = 0 }
-                let partial = try await lease.run(urgent ? .urgent : .live) { recognizer -> String? in
-                    try recognizer.feed(block)
-                    return wantPartial || wantsHypothesis ? recognizer.partialText() : nil
-                }
-                if let partial, wantsHypothesis { control.state.withLock { $0.heard = (partial, startSample + fed) } }
-                if wantPartial, let partial, !partial.isEmpty, partial != lastPartial {
-                    lastPartial = partial
-                    emit(.partial(text: partial, at: offset + Double(fed) / 16_000))
+        } catch {
+            progress.state.withLock { $0.failure = error }
+        }
+        if progress.state.withLock({ $0.failure != nil }) {
+            await queue.attach { [self] in drop(queue, progress) }
+        } else {
+            let partialEvery = Int(configuration.partialInterval * 16_000)
+            let startSample = Int((offset * 16_000).rounded())
+            await queue.attach { [self] in
+                let urgent = control.state.withLock { $0.urgent }
+                lease.schedule(urgent ? .urgent : .live) { recognizer in
+                    while let batch = queue.take() {
+                        self.feed(batch, to: recognizer, progress: progress, control: control, offset: offset, startSample: startSample, partialEvery: partialEvery)
+                    }
                 }
             }
-            let endpointed = control.state.withLock { $0.closedAt } ?? .now
-            let finalStart = ContinuousClock.now
-            let alternatives = configuration.alternatives
+        }
+        let (discarded, failure, fed) = progress.state.withLock { ($0.discarded, $0.failure, $0.fed) }
+        if let failure {
+            lease.release()
+            emit(.error(.recognition(String(describing: failure))))
+            if !discarded { shared.withLock { $0.awaitingReplies -= 1 } }
+            return
+        }
+        let (endpointed, endpointedAt) = control.state.withLock { ($0.closedAt ?? .now, $0.closedAtCallTime ?? offset + Double(fed) / 16_000) }
+        let finalStart = ContinuousClock.now
+        let alternatives = configuration.alternatives
+        do {
             let (recognition, newAdaptation) = try await lease.run(.urgent) { try $0.endUtterance(alternatives: alternatives) }
             lease.release()
             if discarded { return }
             TurnTimers.recognizerWait.recordSeconds((finalStart - endpointed).seconds)
             TurnTimers.decode.recordSeconds((ContinuousClock.now - finalStart).seconds)
             shared.withLock { $0.adaptation = newAdaptation }
-            await finish(recognition, id: id, search: search, decoding: .live, offset: offset, endpointedAt: offset + Double(fed) / 16_000, endpointed: endpointed)
+            await finish(recognition, id: id, search: search, decoding: .live, offset: offset, endpointedAt: endpointedAt, endpointed: endpointed)
         } catch {
             lease.release()
-            for await block in stream {
-                if block.isEmpty { discarded = true } else { shared.withLock { $0.backlogSamples -= block.count } }
-            }
             emit(.error(.recognition(String(describing: error))))
             if !discarded { shared.withLock { $0.awaitingReplies -= 1 } }
         }
+    }
+
+    /// Drains a live utterance that has no decoder (none could be borrowed, or it failed): its audio leaves the backlog.
+    private func drop(_ queue: BlockQueue, _ progress: LiveProgress) {
+        while let batch = queue.take() {
+            if batch.contains(where: \.isEmpty) { progress.state.withLock { $0.discarded = true } }
+            shared.withLock { $0.backlogSamples -= batch.reduce(0) { $0 + $1.count } }
+        }
+    }
+
+    /// Feeds a batch of blocks to a live decoder (on a worker thread): partials where they fall due (every
+    /// `partialInterval` of audio), and the hypothesis at the batch's end while the loop is judging a pause.
+    private func feed(
+        _ batch: [[Float]], to recognizer: any StreamingSpeechRecognizing, progress: LiveProgress, control: UtteranceControl, offset: Double,
+        startSample: Int, partialEvery: Int
+    ) {
+        if batch.contains(where: \.isEmpty) { progress.state.withLock { $0.discarded = true } }
+        let blocks = batch.filter { !$0.isEmpty }
+        guard !blocks.isEmpty else { return }
+        shared.withLock { $0.backlogSamples -= blocks.reduce(0) { $0 + $1.count } }
+        var state = progress.state.withLock { $0 }
+        guard state.failure == nil else { return }
+        do {
+            for block in blocks {
+                try recognizer.feed(block)
+                state.fed += block.count
+                state.sinceP += block.count
+                if state.sinceP >= partialEvery {
+                    state.sinceP = 0
+                    let partial = recognizer.partialText()
+                    if !partial.isEmpty, partial != state.lastPartial {
+                        state.lastPartial = partial
+                        emit(.partial(text: partial, at: offset + Double(state.fed) / 16_000))
+                    }
+                }
+            }
+            if control.state.withLock({ $0.wantsHypothesis }) {
+                let heard = (recognizer.partialText(), startSample + state.fed)
+                control.state.withLock { $0.heard = heard }
+            }
+        } catch {
+            state.failure = error
+        }
+        let updated = state
+        progress.state.withLock { $0 = updated }
     }
 
     func decodeWhole(

@@ -36,7 +36,7 @@ extension CallSession {
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
-            let continuation: AsyncStream<[Float]>.Continuation
+            let continuation: BlockQueue
             let control: UtteranceControl
             var block: [Float] = []
             var overloaded = false
@@ -238,9 +238,9 @@ extension CallSession {
         // MARK: Live utterances
 
         mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
-            let (stream, continuation) = AsyncStream.makeStream(of: [Float].self)
+            let queue = BlockQueue()
             let control = UtteranceControl()
-            utterance = Utterance(continuation: continuation, control: control)
+            utterance = Utterance(continuation: queue, control: control)
             let session = self.session
             let search = self.search
             let offset = Double(startSample) / Double(recognizerRate)
@@ -248,7 +248,7 @@ extension CallSession {
             let id = nextUtterance
             nextUtterance += 1
             group.addTask {
-                await session.decodeLive(stream, control: control, id: id, search: search, offset: offset, configuration: configuration)
+                await session.decodeLive(queue, control: control, id: id, search: search, offset: offset, configuration: configuration)
             }
         }
 
@@ -308,8 +308,10 @@ extension CallSession {
                 let dropped = Double(open.droppedSamples) / Double(recognizerRate)
                 session.emit(.overloaded(at: callTime - dropped, droppedSeconds: dropped))
             }
+            let closedAtCallTime = Double(samples16k) / Double(recognizerRate)
             open.control.state.withLock {
                 $0.closedAt = .now
+                $0.closedAtCallTime = closedAtCallTime
                 $0.urgent = true
                 $0.wantsHypothesis = false
             }

@@ -170,6 +170,13 @@ public final class RecognizerPool: Sendable {
             }
         }
 
+        /// Schedules `body` with the recognizer on a worker thread and returns at once. The caller keeps the lease's rule:
+        /// no other work on this lease until `body` has run.
+        public func schedule(_ priority: Priority, _ body: @escaping @Sendable (any StreamingSpeechRecognizing) -> Void) {
+            guard let pool = pool.withLock({ $0 }) else { return }
+            pool.schedule(priority) { [slot] in body(slot.recognizer) }
+        }
+
         /// Returns the recognizer to the pool.
         public func release() {
             pool.withLock { pool in

@@ -13,10 +13,10 @@ public enum TurnCompleteness: String, Sendable, Equatable {
 /// The silences that end a caller's turn, by how complete their words are (seconds). A flow sets them for all its
 /// states and per state (`hangover:`); a yes/no question can close sooner than "how can I help you?".
 public struct TurnHangovers: Sendable, Equatable {
-    /// After a complete request or answer. Default 0.25.
-    public var complete = 0.25
-    /// After words that are neither. Default 0.35.
-    public var otherwise = 0.35
+    /// After a complete request or answer. Default 0.2.
+    public var complete = 0.2
+    /// After words that are neither. Default 0.3.
+    public var otherwise = 0.3
     /// After an unfinished phrase. Default 0.8.
     public var unfinished = 0.8
 
@@ -43,12 +43,12 @@ public struct TurnHangovers: Sendable, Equatable {
 /// Judges whether the words heard so far complete the caller's turn, for the state the dialog is in.
 enum EndOfTurn {
     /// Words after which an English phrase cannot end: articles, prepositions, conjunctions, "I want", fillers.
-    /// (Only words that cannot end a request: "please", "me" or "there" can.)
+    /// (Only words that cannot end a request: "please", "me", "is" ("…where the branch is") or "need" ("that's all I
+    /// need") can.)
     static let unfinishedEndings: Set<String> = [
         "a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "these", "those", "some",
         "to", "of", "for", "from", "with", "about", "into", "by", "and", "or", "but", "because", "if",
-        "i", "i'm", "i'd", "i'll", "i've", "we", "we'd", "want", "wanna", "need", "would", "could", "should",
-        "is", "are", "was", "am", "um", "uh", "er", "erm",
+        "i", "i'm", "i'd", "i'll", "i've", "we", "we'd", "wanna", "um", "uh", "er", "erm",
     ]
 
     /// Words that answer a yes/no question by themselves.
