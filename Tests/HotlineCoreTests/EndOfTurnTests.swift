@@ -71,6 +71,9 @@ struct ToneSynthesizer: SpeechSynthesizing {
             try await clock.sleep(until: start + .milliseconds(20 * index))
             session.receive(frame: Array(audio[offset..<min(offset + 160, audio.count)]))
         }
+        // A loaded machine may have fed the audio faster than the reply came: let the turn settle before hanging up.
+        let deadline = clock.now + .seconds(10)
+        while !session.isSettled && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         session.hangUp()
         var events: [CallEvent] = []
         for await event in session.events { events.append(event) }

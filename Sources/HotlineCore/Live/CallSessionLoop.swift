@@ -36,7 +36,7 @@ extension CallSession {
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
-            let continuation: BlockQueue
+            let queue: BlockQueue
             let control: UtteranceControl
             var block: [Float] = []
             var overloaded = false
@@ -227,9 +227,9 @@ extension CallSession {
                 }
             case .speechDiscarded:
                 if let open = utterance {
-                    open.continuation.yield([])  // an empty block marks the utterance as discarded
+                    open.queue.yield([])  // an empty block marks the utterance as discarded
                     session.shared.withLock { $0.busy += 1 }
-                    open.continuation.finish()
+                    open.queue.finish()
                     utterance = nil
                 }
             }
@@ -240,7 +240,7 @@ extension CallSession {
         mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
             let queue = BlockQueue()
             let control = UtteranceControl()
-            utterance = Utterance(continuation: queue, control: control)
+            utterance = Utterance(queue: queue, control: control)
             let session = self.session
             let search = self.search
             let offset = Double(startSample) / Double(recognizerRate)
@@ -294,7 +294,7 @@ extension CallSession {
                 return
             }
             session.shared.withLock { $0.backlogSamples += block.count }
-            open.continuation.yield(block)
+            open.queue.yield(block)
         }
 
         mutating func closeUtterance() {
@@ -319,7 +319,7 @@ extension CallSession {
                 $0.busy += 1  // until the live decoder reports the final
                 $0.awaitingReplies += 1
             }
-            open.continuation.finish()
+            open.queue.finish()
             utterance = nil
         }
 
