@@ -673,7 +673,7 @@ enum RecognizerCost {
         var rows: [Row] = []
         for (name, recognizer, search) in cases {
             for live in [true, false] {
-                let started = threadCPU()
+                let started = RecognizerPool.threadCPU()
                 var adaptation = recognizer.initialAdaptation(narrowband: true)
                 for samples in audio {
                     if live {
@@ -684,16 +684,10 @@ enum RecognizerCost {
                         _ = try recognizer.recognize(samples, search: search, alternatives: 5)
                     }
                 }
-                rows.append(Row(search: name, decoding: live ? "live" : "whole", cpuPerSecond: (threadCPU() - started) / seconds))
+                rows.append(Row(search: name, decoding: live ? "live" : "whole", cpuPerSecond: (RecognizerPool.threadCPU() - started) / seconds))
             }
         }
         return rows
     }
 
-    /// CPU seconds this thread has used.
-    static func threadCPU() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
 }

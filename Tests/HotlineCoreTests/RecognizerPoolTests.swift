@@ -130,14 +130,9 @@ final class FakeRecognizer: StreamingSpeechRecognizing {
         // 0.3 s of this thread's CPU (however busy the machine), then a second boundary so the window holds it (the
         // current second is not counted yet).
         try await lease.run { _ in
-            func cpu() -> Double {
-                var time = timespec()
-                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-                return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-            }
-            let start = cpu()
+            let start = RecognizerPool.threadCPU()
             var spin = 0
-            while cpu() - start < 0.3 { spin &+= 1 }
+            while RecognizerPool.threadCPU() - start < 0.3 { spin &+= 1 }
             _ = spin
         }
         try await Task.sleep(for: .milliseconds(1_100))

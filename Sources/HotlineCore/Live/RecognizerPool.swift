@@ -71,6 +71,13 @@ public final class RecognizerPool: Sendable {
         }
     }
 
+    /// CPU seconds the calling thread has used (what decoding costs, apart from the time other threads had the core).
+    public static func threadCPU() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
     /// Whether a recognizer is free right now.
     public var hasFreeRecognizer: Bool { state.withLock { !$0.free.isEmpty } }
 
@@ -246,12 +253,6 @@ public final class RecognizerPool: Sendable {
 
         private func second(of instant: ContinuousClock.Instant) -> Int { Int((instant - origin).seconds) }
 
-        /// CPU seconds the calling thread has used.
-        static func threadCPU() -> Double {
-            var time = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-            return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-        }
 
         /// Moves the window to the second `now` falls in, clearing the seconds passed over.
         private func advance(_ state: inout State, to now: ContinuousClock.Instant) {
@@ -282,9 +283,9 @@ public final class RecognizerPool: Sendable {
                     continue
                 }
                 // CPU time, not wall time: on a loaded machine a job's wall time also counts the time other threads had the core.
-                let cpu = Self.threadCPU()
+                let cpu = RecognizerPool.threadCPU()
                 next.job()
-                let used = Self.threadCPU() - cpu
+                let used = RecognizerPool.threadCPU() - cpu
                 let ended = ContinuousClock.now
                 state.withLock { state in
                     advance(&state, to: ended)
