@@ -47,6 +47,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Seconds after a caller finishes speaking without the reply starting before the bot says a holding phrase
     /// ("One moment."); 0 never. Default 1.5.
     public var holdingDelay = 1.5
+    /// Seconds after the end of a caller's turn within which speaking again, before the bot's reply has started, goes
+    /// on with the same turn (the reply is withheld and both parts understood as one); 0 never. Default 1.
+    public var continuationWindow = 1.0
     /// Where the flow's webhook services are, by name (`bank: https://core.example/api`); a service left out keeps the
     /// flow's own setting (`sample`: the built-in sample bank). Environment: `HOTLINE_SERVICE_<NAME>`.
     public var services: [String: String] = [:]
@@ -242,13 +245,15 @@ extension ServerConfiguration {
         }
         if let section = root["calls"] {
             let map = try reader.mapping(section, "calls")
-            try reader.checkKeys(map, allowed: ["recognizers", "decoding_threads", "max_load", "max_queue_wait", "holding_delay", "shutdown_grace",
+            try reader.checkKeys(map, allowed: ["recognizers", "decoding_threads", "max_load", "max_queue_wait", "holding_delay", "continuation_window",
+                                                "shutdown_grace",
                                                 "retained_outcomes", "retained_outcomes_mb"], in: "calls")
             if let value = map["recognizers"] { recognizers = try reader.int(value, "calls.recognizers", 1...256) }
             if let value = map["decoding_threads"] { decodingThreads = try reader.int(value, "calls.decoding_threads", 1...256) }
             if let value = map["max_load"] { maximumLoad = try reader.double(value, "calls.max_load", 0.1...1) }
             if let value = map["max_queue_wait"] { maximumQueueWait = try reader.double(value, "calls.max_queue_wait", 0.1...60) }
             if let value = map["holding_delay"] { holdingDelay = try reader.double(value, "calls.holding_delay", 0...30) }
+            if let value = map["continuation_window"] { continuationWindow = try reader.double(value, "calls.continuation_window", 0...10) }
             if let value = map["shutdown_grace"] { shutdownGrace = try reader.double(value, "calls.shutdown_grace", 0...3_600) }
             if let value = map["retained_outcomes"] { retainedOutcomes = try reader.int(value, "calls.retained_outcomes", 1...10_000_000) }
             if let value = map["retained_outcomes_mb"] { retainedOutcomesMegabytes = try reader.double(value, "calls.retained_outcomes_mb", 0.01...100_000) }

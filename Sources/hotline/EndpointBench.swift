@@ -16,13 +16,17 @@ struct EndpointBench: AsyncParsableCommand {
             bank flow with the flow's decoders, settled after every 20 ms (a machine that keeps up). Real recordings: the \
             LibriVox sentences and goforward, numbers and something of pocketsphinx-testdata (read speech, with its \
             pauses). Multi-phrase callers: the pairs of Tests/Fixtures/spoken/pauses (an unfinished phrase, a pause, the \
-            rest of the request), with pauses of 0.4, 0.6 and 0.8 s. Prints, per set and mode, the turns heard as more \
+            rest of the request), with pauses of 0.4, 0.6 and 0.8 s. Bank requests: a third of the spoken paraphrases of \
+            Tests/Fixtures/spoken (one sentence each, with the voices' own pauses at commas). Prints, per set and mode, the turns heard as more \
             than one utterance (cut off) and the end hangover after the last word (mean and p95).
             """
     )
 
     @Option(help: "The fixed hangover to compare with, seconds.")
     var fixed = 0.5
+
+    @Flag(help: "Print what was heard of each turn that was cut off.")
+    var showCuts = false
 
     func run() async throws {
         let flow = try loadFlow("Models/flows/bank.yaml")
@@ -59,6 +63,13 @@ struct EndpointBench: AsyncParsableCommand {
             }
         }
         sets.append(("multi-phrase callers (Tests/Fixtures/spoken/pauses)", spoken))
+        var requests: [[UInt8]] = []
+        for index in stride(from: 0, to: 72, by: 3) {
+            for voice in ["hibari-heart", "festival-ked_diphone"] {
+                requests.append(Self.silence(0.5) + (try Self.voiced(String(format: "Tests/Fixtures/spoken/%@-%03d.wav", voice, index))) + Self.silence(1.5))
+            }
+        }
+        sets.append(("bank requests (Tests/Fixtures/spoken)", requests))
         print(String(format: "bank flow, 8 kHz μ-law; fixed hangover %.2f s against the adaptive end of turn (%@)", fixed,
                      "complete \(dialog.hangovers.complete) s, otherwise \(dialog.hangovers.otherwise) s, unfinished \(dialog.hangovers.unfinished) s"))
         print("  set                                                  turns  mode       cut off  hangover mean  p95")
@@ -68,7 +79,8 @@ struct EndpointBench: AsyncParsableCommand {
                 var hangovers: [Double] = []
                 for audio in turns {
                     let responder = DialogResponder(dialog: dialog, matcher: matcher)
-                    let (utterances, hangover) = try await Self.run(audio, pool: pool, responder: adaptive ? responder : nil, fixed: fixed)
+                    let (utterances, hangover) = try await Self.run(audio, pool: pool, responder: adaptive ? responder : nil, fixed: fixed,
+                                                                    showCuts: showCuts)
                     if utterances > 1 { cut += 1 }
                     if let hangover { hangovers.append(hangover) }
                 }
@@ -101,7 +113,7 @@ struct EndpointBench: AsyncParsableCommand {
     }
 
     /// Utterances heard in one turn, and the silence from the last voiced frame to the last utterance's endpoint.
-    static func run(_ audio: [UInt8], pool: RecognizerPool, responder: DialogResponder?, fixed: Double) async throws -> (Int, Double?) {
+    static func run(_ audio: [UInt8], pool: RecognizerPool, responder: DialogResponder?, fixed: Double, showCuts: Bool) async throws -> (Int, Double?) {
         var configuration = CallConfiguration()
         configuration.initialSearch = .named(StateSearch.domain.searchName)
         configuration.decodingBySearch[StateSearch.domain.searchName] = .live
@@ -121,6 +133,7 @@ struct EndpointBench: AsyncParsableCommand {
         let frames = stride(from: 0, to: audio.count, by: 160).map { Array(audio[$0..<min($0 + 160, audio.count)]) }
         let lastVoiced = frames.lastIndex { BenchAudio.isVoiced(CallAudioFormat.muLaw8k.decode($0)) }.map { Double($0 + 1) * 0.02 }
         let endpoint = finals.map(\.endpointedAt).max()
+        if finals.count > 1, showCuts { print("    cut off: " + finals.map { "\"\($0.utterance.text)\"" }.joined(separator: " | ")) }
         return (finals.count, lastVoiced.flatMap { last in endpoint.map { $0 - last } })
     }
 }

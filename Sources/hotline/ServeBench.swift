@@ -96,14 +96,14 @@ struct ServeBench: AsyncParsableCommand {
             for store in storeList {
             print("")
             print("\(proto.rawValue), store \(TranscriptStores.redacted(store)):")
-            print("  calls  replies  p50 ms  p95 ms  p99 ms  real-time  failures  refused  server cores  CPU/call  RSS MB  RSS/call MB  callers' cores")
+            print("  calls  replies  p50 ms  p95 ms  p99 ms  talked over  real-time  failures  refused  server cores  CPU/call  RSS MB  RSS/call MB  callers' cores")
             var rounds: [(Int, Round)] = []
             for count in counts {
                 let round = try await runRound(proto, calls: count, scripts: scripts, store: store)
                 rounds.append((count, round))
-                print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %5d/%-3d  %8d  %7d  %12.2f  %8.3f  %6.0f  %11.1f  %14.2f",
+                print(String(format: "  %5d  %7d  %6.0f  %6.0f  %6.0f  %11d  %5d/%-3d  %8d  %7d  %12.2f  %8.3f  %6.0f  %11.1f  %14.2f",
                              count, round.latencies.count, round.latencies.percentile(50) * 1000, round.latencies.percentile(95) * 1000,
-                             round.latencies.percentile(99) * 1000, round.keptUp, round.calls, round.failures, round.refused, round.serverCores,
+                             round.latencies.percentile(99) * 1000, round.talkedOver, round.keptUp, round.calls, round.failures, round.refused, round.serverCores,
                              round.serverCores / Double(count), round.serverRSS, (round.serverRSS - round.idleRSS) / Double(count),
                              round.clientCores))
                 fflush(nil)
@@ -124,6 +124,7 @@ struct ServeBench: AsyncParsableCommand {
 
     struct Round {
         var latencies: [Double] = []
+        var talkedOver = 0
         var calls = 0
         var keptUp = 0
         var failures = 0
@@ -196,6 +197,7 @@ struct ServeBench: AsyncParsableCommand {
         round.failures = answered.count { $0.failure != nil }
         round.keptUp = answered.count { $0.failure == nil && !$0.overloaded && $0.missedReplies == 0 && !$0.lateSending }
         round.latencies = results.flatMap(\.latencies)
+        round.talkedOver = results.reduce(0) { $0 + $1.talkedOver }
         for failure in Set(results.compactMap(\.failure)).prefix(3) { print("    failure: \(failure)") }
         return round
     }
@@ -243,6 +245,8 @@ struct CallerScript: Sendable {
     var linear: [[UInt8]]
     /// Indexes of the last voiced frame of each sentence: the caller has finished speaking once it is sent.
     var turnEnds: Set<Int>
+    /// Indexes of the first voiced frame of each sentence.
+    var turnStarts: Set<Int>
 
     /// Scripts of five sentences each, `pause` seconds apart so the bot's reply fits between them.
     static func make(from files: [String], count: Int, pause: Double) throws -> [CallerScript] {
@@ -253,16 +257,18 @@ struct CallerScript: Sendable {
         return (0..<count).map { index in
             var samples = [Float](repeating: 0, count: 8_000 * 7)  // the greeting plays first
             var turnEnds = Set<Int>()
+            var turnStarts = Set<Int>()
             for turn in 0..<5 {
                 let sentence = audio[(index * 5 + turn) % audio.count]
                 let frames = stride(from: 0, to: sentence.count, by: 160).map { Array(sentence[$0..<min($0 + 160, sentence.count)]) }
                 if let last = frames.lastIndex(where: BenchAudio.isVoiced) { turnEnds.insert(samples.count / 160 + last) }
+                if let first = frames.firstIndex(where: BenchAudio.isVoiced) { turnStarts.insert(samples.count / 160 + first) }
                 samples += sentence
                 samples += [Float](repeating: 0, count: Int(8_000 * pause) + (160 - sentence.count % 160) % 160)
             }
             let frames = stride(from: 0, to: samples.count, by: 160).map { Array(samples[$0..<min($0 + 160, samples.count)]) }
             return CallerScript(muLaw: frames.map { CallAudioFormat.muLaw8k.encode($0) }, linear: frames.map { CallAudioFormat.linear8k.encode($0) },
-                                turnEnds: turnEnds)
+                                turnEnds: turnEnds, turnStarts: turnStarts)
         }
     }
 }
@@ -340,6 +346,7 @@ struct CallResult: Sendable {
     var callID: String
     var latencies: [Double] = []
     var missedReplies = 0
+    var talkedOver = 0
     var failure: String?
     var overloaded = false
     var lateSending = false
@@ -351,6 +358,7 @@ struct CallResult: Sendable {
 final class CallTimeline: Sendable {
     private struct State {
         var endpoints: [ContinuousClock.Instant] = []
+        var sentenceStarts: [ContinuousClock.Instant] = []
         var promptStarts: [ContinuousClock.Instant] = []
         var lastVoiced: ContinuousClock.Instant?
         var ended = false
@@ -361,6 +369,8 @@ final class CallTimeline: Sendable {
 
     /// The caller has finished a sentence (its last voiced frame was just sent).
     func endpoint() { state.withLock { $0.endpoints.append(.now) } }
+    /// The caller started a sentence (its first voiced frame was just sent).
+    func sentenceStarted() { state.withLock { $0.sentenceStarts.append(.now) } }
 
     /// A frame of the bot's audio arrived: a voiced one after a quarter second without voice starts a prompt.
     func audio(_ samples: [Float]) {
@@ -378,12 +388,19 @@ final class CallTimeline: Sendable {
     var refused: Bool { state.withLock { $0.refused } }
     var ended: Bool { state.withLock { $0.ended } }
 
-    /// Latency of each endpoint to the first prompt after it (before the next endpoint); endpoints with no reply.
-    func latencies(callEnd: ContinuousClock.Instant) -> ([Double], missed: Int) {
+    /// Latency of each endpoint to the first prompt after it (before the next endpoint); endpoints with no reply; sentences
+    /// the bot started talking over (a prompt began after the caller's first voiced frame and before their last: the turn
+    /// was cut short, or an earlier reply came late).
+    func latencies(callEnd: ContinuousClock.Instant) -> ([Double], missed: Int, talkedOver: Int) {
         state.withLock { state in
             var latencies: [Double] = []
             var missed = 0
+            var talkedOver = 0
             for (index, endpoint) in state.endpoints.enumerated() {
+                if index < state.sentenceStarts.count {
+                    let start = state.sentenceStarts[index]
+                    if state.promptStarts.contains(where: { $0 > start && $0 < endpoint }) { talkedOver += 1 }
+                }
                 let next = index + 1 < state.endpoints.count ? state.endpoints[index + 1] : callEnd
                 if let reply = state.promptStarts.first(where: { $0 >= endpoint && $0 < next }) {
                     latencies.append((reply - endpoint).seconds)
@@ -391,7 +408,7 @@ final class CallTimeline: Sendable {
                     missed += 1
                 }
             }
-            return (latencies, missed)
+            return (latencies, missed, talkedOver)
         }
     }
 }
@@ -439,7 +456,7 @@ enum BenchCaller {
         } catch {
             result.failure = "\(error)"
         }
-        (result.latencies, result.missedReplies) = timeline.latencies(callEnd: .now)
+        (result.latencies, result.missedReplies, result.talkedOver) = timeline.latencies(callEnd: .now)
         if timeline.refused {
             result.refused = true
             result.failure = nil
@@ -506,7 +523,7 @@ enum BenchCaller {
             result.refused = true
             result.failure = nil
         }
-        (result.latencies, result.missedReplies) = timeline.latencies(callEnd: .now)
+        (result.latencies, result.missedReplies, result.talkedOver) = timeline.latencies(callEnd: .now)
         return result
     }
 
@@ -527,6 +544,7 @@ enum BenchCaller {
                 if timeline.ended { break }
                 throw error
             }
+            if script.turnStarts.contains(index) { timeline.sentenceStarted() }
             if script.turnEnds.contains(index) { timeline.endpoint() }
         }
         return late

@@ -220,6 +220,7 @@ struct FlowBot: CallBot {
         configuration.voice.voice = settings.voice
         configuration.noInputTimeout = settings.noInputTimeout
         configuration.holdingDelay = settings.holdingDelay > 0 ? settings.holdingDelay : nil
+        configuration.continuationWindow = settings.continuationWindow > 0 ? settings.continuationWindow : nil
         return configuration
     }
 

@@ -49,6 +49,7 @@ import Testing
             calls:
               recognizers: 1
               shutdown_grace: 2
+              continuation_window: 0.8
             transcription:
               synchronous_seconds: 5
             store:

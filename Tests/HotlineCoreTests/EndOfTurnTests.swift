@@ -64,6 +64,11 @@ struct ToneSynthesizer: SpeechSynthesizing {
         configuration.holdingDelay = holding
         let session = try CallSession(id: "hold", format: .muLaw8k, configuration: configuration, pool: pool,
                                       renderer: PromptRenderer(synthesizer: ToneSynthesizer()), responder: responder)
+        return try await realTime(session, audio: audio)
+    }
+
+    /// Feeds a call its audio at real-time pace (20 ms frames), lets the last turn settle, hangs up; the call's events.
+    static func realTime(_ session: CallSession, audio: [UInt8]) async throws -> [CallEvent] {
         async let running: Void = session.run()
         let clock = ContinuousClock()
         let start = clock.now
@@ -93,5 +98,79 @@ struct ToneSynthesizer: SpeechSynthesizing {
     @Test func aPromptReplyHasNoHoldingPhrase() async throws {
         let events = try await Self.run(reply: .zero, holding: 1)
         #expect(Self.prompts(events) == ["Your checking account has one hundred dollars."])
+    }
+}
+
+@Suite struct ContinuationTests {
+    /// μ-law audio: a burst from 0.5 to 1.3 s, a pause, a second burst of `second` seconds, silence to 6 s.
+    static func audio(pause: Double, second: Double) -> [UInt8] {
+        let first = CallLedgerSessionTests.frames(speechAt: 0.5, seconds: 0.8, total: 1.3 + pause)
+        let rest = CallLedgerSessionTests.frames(speechAt: 0, seconds: second, total: 6 - 1.3 - pause)
+        return first + rest
+    }
+
+    /// Answers each utterance after `delay`, retractably or not, and notes what it was asked.
+    final class SlowResponder: CallResponder {
+        let delay: Duration
+        let retractable: Bool
+        let asked = Mutex<[String]>([])
+        init(delay: Duration, retractable: Bool) {
+            self.delay = delay
+            self.retractable = retractable
+        }
+        func respond(to result: UtteranceResult) async -> Reply? {
+            asked.withLock { $0.append(result.utterance.text) }
+            try? await Task.sleep(for: delay)
+            return Reply(text: "You said \(result.utterance.text).", retractable: retractable)
+        }
+        func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply? {
+            asked.withLock { $0.append("(going on from \(earlier.id)) " + result.utterance.text) }
+            return Reply(text: "You said \(result.joined(after: earlier).utterance.text).", retractable: retractable)
+        }
+    }
+
+    /// Feeds the call at real-time pace with a 0.2 s end hangover and returns the prompts said and what the responder was asked.
+    static func run(pause: Double, second: Double = 0.6, retractable: Bool = true, window: Double? = 1) async throws -> ([String], [String]) {
+        let pool = try RecognizerPool(size: 1) { ScriptedRecognizer(["i need to send some funds", "to my daughter"]) }
+        let responder = SlowResponder(delay: .milliseconds(600), retractable: retractable)
+        var configuration = CallConfiguration()
+        configuration.decoding = .whole
+        configuration.holdingDelay = nil
+        configuration.noInputTimeout = nil
+        configuration.voiceActivity.endDuration = 0.2
+        configuration.continuationWindow = window
+        let session = try CallSession(id: "going-on", format: .muLaw8k, configuration: configuration, pool: pool,
+                                      renderer: PromptRenderer(synthesizer: ToneSynthesizer()), responder: responder)
+        let events = try await HoldingPhraseTests.realTime(session, audio: Self.audio(pause: pause, second: second))
+        return (HoldingPhraseTests.prompts(events), responder.asked.withLock { $0 })
+    }
+
+    @Test func aCallerWhoGoesOnBeforeTheReplyIsHeardAsOneTurn() async throws {
+        let (prompts, asked) = try await Self.run(pause: 0.35)
+        #expect(prompts == ["You said i need to send some funds to my daughter."], "the first reply is withheld, not said over the caller")
+        #expect(asked == ["i need to send some funds", "(going on from 0) to my daughter"])
+    }
+
+    @Test func aReplyThatActedIsSaidWhateverFollows() async throws {
+        let (prompts, _) = try await Self.run(pause: 0.35, retractable: false)
+        #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
+    }
+
+    @Test func withoutAContinuationWindowEachUtteranceIsATurn() async throws {
+        let (prompts, asked) = try await Self.run(pause: 0.35, window: nil)
+        #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
+        #expect(asked == ["i need to send some funds", "to my daughter"])
+    }
+
+    @Test func aBlipAfterTheTurnDoesNotSwallowTheReply() async throws {
+        // 80 ms: long enough to open an utterance, too short to be kept as speech.
+        let (prompts, asked) = try await Self.run(pause: 0.35, second: 0.08)
+        #expect(prompts == ["You said i need to send some funds."])
+        #expect(asked == ["i need to send some funds"])
+    }
+
+    @Test func speakingAgainAfterTheWindowIsANewTurn() async throws {
+        let (prompts, _) = try await Self.run(pause: 0.35, window: 0.05)
+        #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
     }
 }

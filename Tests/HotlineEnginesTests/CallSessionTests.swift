@@ -268,6 +268,9 @@ final class ChunkLog: @unchecked Sendable {
         let inner: DialogResponder
         func opening() async -> Reply? { await inner.opening() }
         func respond(to result: UtteranceResult) async -> Reply? { await inner.respond(to: result) }
+        func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply? {
+            await inner.respond(to: result, continuing: earlier)
+        }
     }
 
     @Test(arguments: ["hibari-heart", "festival-ked_diphone"])

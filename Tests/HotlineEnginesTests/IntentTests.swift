@@ -112,6 +112,39 @@ enum Flows {
         #expect(matcher.match("i last mike art").intent != "lost_card")
         #expect(matcher.match(recognition).intent == "lost_card")
     }
+
+    static func result(_ text: String, id: Int) -> UtteranceResult {
+        UtteranceResult(id: id, utterance: Utterance(channel: 0, speaker: "caller", start: Double(id), end: Double(id) + 1, text: text, confidence: 0.9,
+                                                     words: []),
+                        alternatives: [], search: .standard, decoding: .live, endpointedAt: Double(id) + 1, latency: 0)
+    }
+
+    @Test func aCallerGoingOnIsHeardAsOneTurnFromWhereTheDialogWas() async throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let dialog = try #require(flow.dialog).binding(services: ["bank": "http://bank.test"])
+        let going = DialogResponder(dialog: dialog, matcher: flow.makeMatcher())
+        _ = await going.opening()
+        let first = Self.result("i want to transfer money", id: 0)
+        let withheld = try #require(await going.respond(to: first))
+        #expect(withheld.retractable, "asking for the amount has done nothing outside the call")
+        let joined = await going.respond(to: Self.result("two hundred dollars to my savings", id: 1), continuing: first)
+        let once = DialogResponder(dialog: dialog, matcher: flow.makeMatcher())
+        _ = await once.opening()
+        let whole = await once.respond(to: Self.result("i want to transfer money two hundred dollars to my savings", id: 0))
+        #expect(joined?.text == whole?.text)
+        #expect(joined?.text.contains("200") == true || joined?.text.contains("two hundred") == true, "\(joined?.text ?? "")")
+        #expect(going.slots == once.slots)
+        #expect(going.state == once.state)
+    }
+
+    @Test func aReplyThatCalledAWebhookCannotBeWithheld() async throws {
+        let flow = try FlowLoader.load(path: Flows.bank)
+        let dialog = try #require(flow.dialog).binding(services: ["bank": "http://127.0.0.1:9"])
+        let responder = DialogResponder(dialog: dialog, matcher: flow.makeMatcher())
+        _ = await responder.opening()
+        let reply = await responder.respond(to: Self.result("how much money is in my checking account", id: 0))
+        #expect(reply?.retractable == false)
+    }
 }
 
 @Suite struct FlowLoaderTests {

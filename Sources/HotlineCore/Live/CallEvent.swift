@@ -40,6 +40,18 @@ public struct UtteranceResult: Sendable, Equatable {
         self.endpointedAt = endpointedAt
         self.latency = latency
     }
+
+    /// This utterance heard as the end of `earlier` (the caller paused, the bot had not answered yet, and they went on):
+    /// one utterance with both parts' words, this one's number and endpoint. The n-best lists of the parts do not combine.
+    public func joined(after earlier: UtteranceResult) -> UtteranceResult {
+        var whole = self
+        whole.utterance.start = earlier.utterance.start
+        whole.utterance.text = [earlier.utterance.text, utterance.text].filter { !$0.isEmpty }.joined(separator: " ")
+        whole.utterance.words = earlier.utterance.words + utterance.words
+        whole.utterance.confidence = min(earlier.utterance.confidence, utterance.confidence)
+        whole.alternatives = []
+        return whole
+    }
 }
 
 /// What the bot understood from an utterance: reported with the reply so the transcript store and QA rules see it.
@@ -104,15 +116,19 @@ public struct Reply: Sendable, Equatable {
 
     /// What the bot understood from the utterance it answers, when it interprets utterances.
     public var interpretation: Interpretation?
+    /// Nothing outside the call has happened for this reply (no webhook, no handoff, no hang-up), so it may be withheld
+    /// unsaid when the caller goes on speaking before it starts, and the turn heard again with what they add.
+    public var retractable: Bool
 
     /// Makes a reply.
     public init(text: String, nextSearch: RecognitionSearch? = nil, hangUp: Bool = false, handoff: Handoff? = nil,
-                interpretation: Interpretation? = nil) {
+                interpretation: Interpretation? = nil, retractable: Bool = false) {
         self.text = text
         self.nextSearch = nextSearch
         self.hangUp = hangUp
         self.handoff = handoff
         self.interpretation = interpretation
+        self.retractable = retractable && !hangUp && handoff == nil
     }
 }
 
@@ -123,6 +139,9 @@ public protocol CallResponder: Sendable {
     func opening() async -> Reply?
     /// The reply to an utterance.
     func respond(to result: UtteranceResult) async -> Reply?
+    /// The reply to an utterance that goes on from `earlier`, whose retractable reply was withheld because the caller
+    /// spoke again before it started ("I need to send some funds … to my daughter"): the turn is heard again as one.
+    func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply?
     /// The reply to a silence (`noInput`).
     func noInput(silence: Double) async -> Reply?
     /// The silence that ends the caller's turn in progress, given what has been heard of it so far: short once it
@@ -132,6 +151,10 @@ public protocol CallResponder: Sendable {
 }
 
 extension CallResponder {
+    /// Both parts heard as one utterance.
+    public func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply? {
+        await respond(to: result.joined(after: earlier))
+    }
     /// The call's configured end hangover, whatever was heard.
     public func endHangover(afterHearing partial: String) -> Double? { nil }
     /// No opening prompt.

@@ -31,6 +31,11 @@ public struct CallConfiguration: Sendable, Equatable {
     public var holdingDelay: Double? = 1.5
     /// What the bot says while a late reply is being prepared. Default "One moment."
     public var holdingPhrase = "One moment."
+    /// Seconds after the end of the caller's turn within which, if they speak again before the bot's reply has
+    /// started, they are heard as going on with the same turn: the reply is withheld (when nothing outside the call has
+    /// happened for it) and both parts are understood as one ("I need to send some funds … to my daughter"). `nil`:
+    /// every utterance is its own turn. Default 1.
+    public var continuationWindow: Double? = 1
     /// The bot's voice.
     public var voice = VoiceSettings()
     /// Whether the caller speaking stops a prompt. Default true.
@@ -78,6 +83,8 @@ public final class CallSession: Sendable {
     static let overloads = Counter(label: "hotline_call_overloads_total")
     static let malformed = Counter(label: "hotline_call_malformed_input_total")
     static let holdingPhrases = Counter(label: "hotline_holding_phrases_total")
+    /// Replies not said because the caller went on speaking before they started (the turn was heard again as one).
+    static let withheldReplies = Counter(label: "hotline_withheld_replies_total")
 
     /// The parts of a turn, from the caller's last voiced frame to the bot's first audio (the server's side of the gap).
     public enum TurnTimers {
@@ -121,6 +128,14 @@ public final class CallSession: Sendable {
         var awaitingReplies = 0
         var backlogSamples = 0
         var activePlayback: Int?
+        /// Utterances the caller has finished whose reply has not been handed to the loop yet (by number).
+        var unanswered: Set<Int> = []
+        /// Those of them the caller went on speaking after: a retractable reply to one is withheld.
+        var continued: Set<Int> = []
+        /// An utterance → the earlier one it goes on from.
+        var continuing: [Int: Int] = [:]
+        /// Replies withheld, with what they answered: heard again with what the caller went on to say.
+        var withheld: [Int: Withheld] = [:]
     }
 
     /// Receives the caller's audio as the session takes it in (call rate, in call-time order): a call recorder.
@@ -316,13 +331,29 @@ public final class CallSession: Sendable {
     ) async {
         // The loop marked the session busy when it closed the stream; the mark ends with this task.
         defer { shared.withLock { $0.busy -= 1 } }
+        if await !decodeLiveUtterance(queue, control: control, id: id, search: search, offset: offset, configuration: configuration) {
+            await cameToNothing(id)
+        }
+    }
+
+    /// Utterance `id` produced no final (discarded, failed, cancelled): it awaits no reply, and a reply withheld for
+    /// it to go on from is said after all.
+    func cameToNothing(_ id: Int) async {
+        shared.withLock { _ = $0.unanswered.remove(id) }
+        await sayWithheld(before: id)
+    }
+
+    /// Decodes a live utterance; true once its final has been handed on (``finish``).
+    private func decodeLiveUtterance(
+        _ queue: BlockQueue, control: UtteranceControl, id: Int, search: RecognitionSearch, offset: Double, configuration: CallConfiguration
+    ) async -> Bool {
         let progress = LiveProgress()
         let lease: RecognizerPool.Lease
         do {
             lease = try await pool.borrow()
         } catch {
             await queue.attach { [self] in drop(queue, progress) }
-            return
+            return false
         }
         let narrowband = format.isNarrowband
         let adaptation = shared.withLock { $0.adaptation }
@@ -352,7 +383,7 @@ public final class CallSession: Sendable {
             lease.release()
             emit(.error(.recognition(String(describing: failure))))
             if !discarded { shared.withLock { $0.awaitingReplies -= 1 } }
-            return
+            return false
         }
         let (endpointed, endpointedAt) = control.state.withLock { ($0.closedAt ?? .now, $0.closedAtCallTime ?? offset + Double(fed) / 16_000) }
         let finalStart = ContinuousClock.now
@@ -360,15 +391,17 @@ public final class CallSession: Sendable {
         do {
             let (recognition, newAdaptation) = try await lease.run(.urgent) { try $0.endUtterance(alternatives: alternatives) }
             lease.release()
-            if discarded { return }
+            if discarded { return false }
             TurnTimers.recognizerWait.recordSeconds((finalStart - endpointed).seconds)
             TurnTimers.decode.recordSeconds((ContinuousClock.now - finalStart).seconds)
             shared.withLock { $0.adaptation = newAdaptation }
             await finish(recognition, id: id, search: search, decoding: .live, offset: offset, endpointedAt: endpointedAt, endpointed: endpointed)
+            return true
         } catch {
             lease.release()
             emit(.error(.recognition(String(describing: error))))
             if !discarded { shared.withLock { $0.awaitingReplies -= 1 } }
+            return false
         }
     }
 
@@ -437,13 +470,14 @@ public final class CallSession: Sendable {
             TurnTimers.recognizerWait.recordSeconds((started - endpointed).seconds)
             TurnTimers.decode.recordSeconds((ContinuousClock.now - started).seconds)
             await finish(recognition, id: id, search: search, decoding: .whole, offset: Double(segment.startSample) / 16_000, endpointedAt: endpointedAt, endpointed: endpointed)
+            return
         } catch is CancellationError {
             shared.withLock { $0.awaitingReplies -= 1 }
-            return
         } catch {
             emit(.error(.recognition(String(describing: error))))
             shared.withLock { $0.awaitingReplies -= 1 }
         }
+        await cameToNothing(id)
     }
 
     /// Reports a final result and asks the responder for a reply.
@@ -452,8 +486,16 @@ public final class CallSession: Sendable {
         endpointed: ContinuousClock.Instant
     ) async {
         // However the turn ends (a reply, no reply, nothing heard), the caller is no longer waiting on this utterance.
-        defer { shared.withLock { $0.awaitingReplies -= 1 } }
-        guard !recognition.text.isEmpty else { return }
+        defer {
+            shared.withLock {
+                $0.awaitingReplies -= 1
+                $0.unanswered.remove(id)
+            }
+        }
+        guard !recognition.text.isEmpty else {
+            await sayWithheld(before: id)
+            return
+        }
         let words = recognition.words.map {
             RecognizedWord(word: $0.word, start: rounded(offset + $0.start), end: rounded(offset + $0.end), confidence: rounded($0.confidence))
         }
@@ -466,12 +508,57 @@ public final class CallSession: Sendable {
             endpointedAt: rounded(endpointedAt), latency: (ContinuousClock.now - endpointed).seconds
         )
         emit(.final(result))
+        guard let responder else { return }
+        let earlier = await withheldReply(before: id)
         let answering = ContinuousClock.now
-        if let responder, let reply = await responder.respond(to: result) {
-            TurnTimers.dialog.recordSeconds((ContinuousClock.now - answering).seconds)
-            if let interpretation = reply.interpretation { emit(.understood(interpretation, utterance: id)) }
-            deliver(reply, trigger: endpointed)
+        let reply: Reply?
+        if let earlier { reply = await responder.respond(to: result, continuing: earlier.heard) } else { reply = await responder.respond(to: result) }
+        let heard = earlier.map { result.joined(after: $0.heard) } ?? result
+        // The caller went on speaking before this reply was handed over: if nothing outside the call has happened
+        // for it, it is not said, and the turn is heard again with what they add.
+        let withhold = shared.withLock { shared -> Bool in
+            shared.unanswered.remove(id)
+            guard let reply, shared.continued.remove(id) != nil, reply.retractable else { return false }
+            shared.withheld[id] = Withheld(heard: heard, reply: reply, endpointed: endpointed)
+            return true
         }
+        if withhold {
+            CallSession.withheldReplies.increment()
+            return
+        }
+        guard let reply else { return }
+        TurnTimers.dialog.recordSeconds((ContinuousClock.now - answering).seconds)
+        if let interpretation = reply.interpretation { emit(.understood(interpretation, utterance: id)) }
+        deliver(reply, trigger: endpointed)
+    }
+
+    /// A reply not said because the caller went on speaking, with the (possibly already joined) utterance it answered.
+    struct Withheld: Sendable {
+        var heard: UtteranceResult
+        var reply: Reply
+        var endpointed: ContinuousClock.Instant
+    }
+
+    /// The earlier utterance's withheld reply, if utterance `id` goes on from one; waits (a few seconds at most) for
+    /// that reply to be settled first, so the dialog hears the two in order.
+    private func withheldReply(before id: Int) async -> Withheld? {
+        guard let earlier = shared.withLock({ $0.continuing.removeValue(forKey: id) }) else { return nil }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while shared.withLock({ $0.unanswered.contains(earlier) }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return shared.withLock { shared in
+            shared.continued.remove(earlier)
+            return shared.withheld.removeValue(forKey: earlier)
+        }
+    }
+
+    /// Utterance `id` came to nothing (discarded, nothing recognised, failed): a reply withheld for the caller to go on
+    /// is said after all.
+    func sayWithheld(before id: Int) async {
+        guard let withheld = await withheldReply(before: id) else { return }
+        if let interpretation = withheld.reply.interpretation { emit(.understood(interpretation, utterance: withheld.heard.id)) }
+        deliver(withheld.reply, trigger: withheld.endpointed)
     }
 
     /// Hands a reply to the session loop (prompt, next search, handoff, hang-up).

@@ -33,9 +33,12 @@ extension CallSession {
         var heldTurn = false
         /// Call time the last reply to the caller began.
         var lastReply = -1.0
+        /// The caller's last finished utterance and the call time its turn ended.
+        var lastClosed: (id: Int, at: Double)?
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
+            let id: Int
             let queue: BlockQueue
             let control: UtteranceControl
             var block: [Float] = []
@@ -45,6 +48,9 @@ extension CallSession {
             var pausing = false
             /// The hypothesis the end hangover was last set from.
             var judged: String?
+            /// The words heard so far were judged unfinished: the decoder goes on hearing the pause, so that a last word
+            /// it guessed from the first moments of silence ("…my cable the") can be heard again and the turn rejudged.
+            var waitingLong = false
             /// Silence held back from the decoder while the caller pauses: sent if they speak again, dropped if the turn ends.
             var held: [[Float]] = []
         }
@@ -158,6 +164,7 @@ extension CallSession {
                 // Speaking again: back to the turn's own hangover, and the decoder's work is no longer urgent.
                 open.pausing = false
                 open.judged = nil
+                open.waitingLong = false
                 open.control.state.withLock {
                     $0.urgent = false
                     $0.wantsHypothesis = false
@@ -175,11 +182,24 @@ extension CallSession {
                 }
             }
             defer { utterance = open }
-            // Judge only a hypothesis that has heard the end of the speech and a little beyond (the last word's tail).
+            // Judge only a hypothesis that has heard the end of the speech and 120 ms beyond: the last word's tail (judged
+            // sooner, a trailing "the" or "to" is often the decoder's guess at the last phones).
             guard let responder = session.responder, let heard = open.control.state.withLock({ $0.heard }),
-                  heard.through >= speechEnd + recognizerRate / 16, heard.text != open.judged else { return }
+                  heard.through >= speechEnd + recognizerRate * 3 / 25, heard.text != open.judged else { return }
             open.judged = heard.text
             detector.endHangover = responder.endHangover(afterHearing: heard.text) ?? baseHangover
+            open.waitingLong = detector.endHangover > baseHangover
+        }
+
+        /// The caller speaks again soon after their turn ended, before the bot has answered it: they are going on with it.
+        mutating func goOnFromLastTurn(at: Double) {
+            guard let window = session.configuration.continuationWindow, let last = lastClosed, at - last.at <= window else { return }
+            let upcoming = nextUtterance  // the number the utterance starting now will have
+            session.shared.withLock { shared in
+                guard shared.unanswered.contains(last.id) else { return }
+                shared.continued.insert(last.id)
+                shared.continuing[upcoming] = last.id
+            }
         }
 
         /// Says the holding phrase once when the caller finished speaking a while ago and the reply is still being made.
@@ -206,6 +226,7 @@ extension CallSession {
                 lastActivity = at
                 noInputReported = false
                 bargeIn(at: at)
+                goOnFromLastTurn(at: at)
                 baseHangover = session.responder?.endHangover(afterHearing: "") ?? session.configuration.voiceActivity.endDuration
                 detector.endHangover = baseHangover
                 if session.configuration.decoding(for: search) == .live {
@@ -226,6 +247,12 @@ extension CallSession {
                     decodeWhole(segment, endpointed: .now, group: &group)
                 }
             case .speechDiscarded:
+                let upcoming = nextUtterance
+                if utterance == nil, session.shared.withLock({ $0.continuing[upcoming] != nil }) {
+                    // A blip, not the caller going on: a reply withheld for them is said (whole decoding opened no utterance).
+                    let session = self.session
+                    group.addTask { await session.cameToNothing(upcoming) }
+                }
                 if let open = utterance {
                     open.queue.yield([])  // an empty block marks the utterance as discarded
                     session.shared.withLock { $0.busy += 1 }
@@ -240,13 +267,13 @@ extension CallSession {
         mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
             let queue = BlockQueue()
             let control = UtteranceControl()
-            utterance = Utterance(queue: queue, control: control)
+            let id = nextUtterance
+            nextUtterance += 1
+            utterance = Utterance(id: id, queue: queue, control: control)
             let session = self.session
             let search = self.search
             let offset = Double(startSample) / Double(recognizerRate)
             let configuration = session.configuration
-            let id = nextUtterance
-            nextUtterance += 1
             group.addTask {
                 await session.decodeLive(queue, control: control, id: id, search: search, offset: offset, configuration: configuration)
             }
@@ -258,7 +285,7 @@ extension CallSession {
             let blockSize = recognizerRate / 50  // 20 ms: the decoder sees the same blocks whatever the chunking
             // Past the first moments of a pause the decoder has all it needs to judge the turn: the rest of the silence
             // (most of the end hangover) is not worth its CPU unless the caller goes on.
-            let pausing = detector.trailingSilence >= Self.silenceDecoded
+            let pausing = detector.trailingSilence >= Self.silenceDecoded && !open.waitingLong
             while open.block.count >= blockSize {
                 let block = Array(open.block.prefix(blockSize))
                 open.block.removeFirst(blockSize)
@@ -273,8 +300,9 @@ extension CallSession {
             utterance = open
         }
 
-        /// Seconds of a pause the live decoder hears before the rest is held back.
-        static let silenceDecoded = 0.15
+        /// Seconds of a pause the live decoder hears before the rest is held back (all of it while the words so far are
+        /// judged unfinished).
+        static let silenceDecoded = 0.2
 
         /// The backlog bound in samples.
         var backlogLimit: Int {
@@ -318,7 +346,9 @@ extension CallSession {
             session.shared.withLock {
                 $0.busy += 1  // until the live decoder reports the final
                 $0.awaitingReplies += 1
+                $0.unanswered.insert(open.id)
             }
+            lastClosed = (open.id, callTime)
             open.queue.finish()
             utterance = nil
         }
@@ -327,11 +357,13 @@ extension CallSession {
 
         mutating func decodeWhole(_ segment: SpeechSegment, endpointed: ContinuousClock.Instant, group: inout DiscardingTaskGroup) {
             let limit = backlogLimit
+            let id = nextUtterance
             let accepted = session.shared.withLock { shared -> Bool in
                 // One utterance is always accepted when nothing waits, however long it is.
                 guard shared.backlogSamples == 0 || shared.backlogSamples + segment.samples.count <= limit else { return false }
                 shared.backlogSamples += segment.samples.count
                 shared.awaitingReplies += 1
+                shared.unanswered.insert(id)
                 return true
             }
             guard accepted else {
@@ -344,8 +376,8 @@ extension CallSession {
             let search = self.search
             let configuration = session.configuration
             let at = callTime
-            let id = nextUtterance
             nextUtterance += 1
+            lastClosed = (id, at)
             session.shared.withLock { $0.busy += 1 }
             group.addTask {
                 defer { session.shared.withLock { $0.busy -= 1 } }

@@ -10,6 +10,8 @@ public final class DialogResponder: CallResponder, TextResponding {
     private let lastIntent = Mutex<String?>(nil)
     private let lastActed = Mutex<[String]>([])
     private let handoffs = Mutex<Handoff?>(nil)
+    /// The last utterance heard and the dialog as it was before it: what a continuation of it is heard again from.
+    private let lastHeard = Mutex<(id: Int, before: DialogSession)?>(nil)
     /// What this caller called about last time, if they called before.
     private let returningTopic: String?
 
@@ -43,7 +45,21 @@ public final class DialogResponder: CallResponder, TextResponding {
     public func respond(to result: UtteranceResult) async -> Reply? {
         let recognition = Recognition(text: result.utterance.text, words: result.utterance.words, confidence: result.utterance.confidence,
                                       alternatives: result.alternatives)
-        return await settle(session.withLock { $0.hear(result.utterance.text, recognition: recognition) })
+        return await settle(session.withLock { session in
+            lastHeard.withLock { $0 = (result.id, session) }
+            return session.hear(result.utterance.text, recognition: recognition)
+        })
+    }
+
+    /// The caller went on after `earlier`, whose reply was withheld unsaid: the dialog goes back to where it was before
+    /// `earlier` and hears both as one turn. (If `earlier` was not the last thing heard, only the new words are heard.)
+    public func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply? {
+        let restored = session.withLock { session -> Bool in
+            guard let last = lastHeard.withLock({ $0 }), last.id == earlier.id else { return false }
+            session = last.before
+            return true
+        }
+        return await respond(to: restored ? result.joined(after: earlier) : result)
     }
 
     /// The dialog's answer to typed text (the chat channel); empty text is a silence.
@@ -76,6 +92,7 @@ public final class DialogResponder: CallResponder, TextResponding {
     private func settle(_ first: DialogTurn) async -> Reply {
         var turn = first
         var acted = first.acted
+        let retractable = first.webhook == nil
         for _ in 0..<8 {
             guard let call = turn.webhook else { break }
             let payload = session.withLock { $0.webhookPayload }
@@ -102,7 +119,7 @@ public final class DialogResponder: CallResponder, TextResponding {
             turn = completed
         }
         turn.acted = acted
-        return reply(turn)
+        return reply(turn, retractable: retractable)
     }
 
     /// The intents acted on in the last turn, in order.
@@ -113,12 +130,12 @@ public final class DialogResponder: CallResponder, TextResponding {
         reply(session.withLock { $0.noInput() })
     }
 
-    private func reply(_ turn: DialogTurn) -> Reply {
+    private func reply(_ turn: DialogTurn, retractable: Bool = false) -> Reply {
         lastIntent.withLock { $0 = turn.intent }
         lastActed.withLock { $0 = turn.acted }
         if let handoff = turn.handoff { handoffs.withLock { $0 = handoff } }
         return Reply(text: turn.say, nextSearch: DialogResponder.recognitionSearch(turn.search), hangUp: turn.end && turn.handoff == nil,
-                     handoff: turn.handoff, interpretation: turn.heard)
+                     handoff: turn.handoff, interpretation: turn.heard, retractable: retractable)
     }
 }
 
