@@ -29,7 +29,9 @@ struct ServeBench: AsyncParsableCommand {
             --recognizers), keeps N callers on the line for --seconds (a caller whose call ends redials), each saying short \
             bank requests (--sentences) at real-time pace in 20 ms frames and answering like the gateway would (Twilio marks \
             echoed). The gap is measured at the client as a caller hears it: from sending the last voiced frame of a sentence \
-            to receiving the first voiced frame of the bot's reply (the end hangover included). A call keeps real time when \
+            to receiving the first voiced frame of the bot's reply (the end hangover included). A sentence the bot started \
+            talking over (its reply began before the caller's last word: a turn cut short) is counted apart, not timed. A \
+            call keeps real time when \
             it had no overload, no failure, and every sentence got a reply. Prints p50/p95/p99, calls kept in real time, \
             failures, the server's CPU and RSS per call, and the server's own breakdown of a turn from its /metrics \
             histograms: end hangover, waiting for a recognizer, the final decode, dialog (with webhooks), synthesis to the \
@@ -70,7 +72,9 @@ struct ServeBench: AsyncParsableCommand {
     func run() async throws {
         let counts = calls.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
         guard !counts.isEmpty else { throw ValidationError("no call counts in '\(calls)'") }
-        let scripts = try CallerScript.make(from: try sentences.files(), count: 12, pause: sentences == .bank ? 6 : 5)
+        // A script per caller: callers sharing scripts would say the same sentences, and one hard sentence would weigh
+        // as many times in the percentiles.
+        let scripts = try CallerScript.make(from: try sentences.files(), count: max(12, counts.max() ?? 12), pause: sentences == .bank ? 6 : 5)
         print(String(format: "%d cores; bank flow; callers say %@ at 8 kHz in 20 ms frames; %.0f s rounds; starts spread over %.0f s",
                      ProcessInfo.processInfo.activeProcessorCount, sentences.description, seconds, stagger))
         print("gap: the caller's last voiced frame sent → the bot's first voiced frame received (the end hangover included)")
@@ -390,7 +394,8 @@ final class CallTimeline: Sendable {
 
     /// Latency of each endpoint to the first prompt after it (before the next endpoint); endpoints with no reply; sentences
     /// the bot started talking over (a prompt began after the caller's first voiced frame and before their last: the turn
-    /// was cut short, or an earlier reply came late).
+    /// was cut short, or an earlier reply came late). A sentence talked over has no gap (the bot's answer began before
+    /// it ended; what follows its end is the rest of that prompt or its pauses): it is counted apart, not timed.
     func latencies(callEnd: ContinuousClock.Instant) -> ([Double], missed: Int, talkedOver: Int) {
         state.withLock { state in
             var latencies: [Double] = []
@@ -399,7 +404,10 @@ final class CallTimeline: Sendable {
             for (index, endpoint) in state.endpoints.enumerated() {
                 if index < state.sentenceStarts.count {
                     let start = state.sentenceStarts[index]
-                    if state.promptStarts.contains(where: { $0 > start && $0 < endpoint }) { talkedOver += 1 }
+                    if state.promptStarts.contains(where: { $0 > start && $0 < endpoint }) {
+                        talkedOver += 1
+                        continue
+                    }
                 }
                 let next = index + 1 < state.endpoints.count ? state.endpoints[index + 1] : callEnd
                 if let reply = state.promptStarts.first(where: { $0 >= endpoint && $0 < next }) {

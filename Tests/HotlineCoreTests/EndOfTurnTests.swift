@@ -129,10 +129,12 @@ struct ToneSynthesizer: SpeechSynthesizing {
         }
     }
 
-    /// Feeds the call at real-time pace with a 0.2 s end hangover and returns the prompts said and what the responder was asked.
-    static func run(pause: Double, second: Double = 0.6, retractable: Bool = true, window: Double? = 1) async throws -> ([String], [String]) {
+    /// Feeds the call at real-time pace with a 0.2 s end hangover and returns the prompts said, what the responder was
+    /// asked, and the call times the prompts started.
+    static func run(pause: Double, second: Double = 0.6, retractable: Bool = true, window: Double? = 1, delay: Duration = .milliseconds(600))
+        async throws -> ([String], [String], [Double]) {
         let pool = try RecognizerPool(size: 1) { ScriptedRecognizer(["i need to send some funds", "to my daughter"]) }
-        let responder = SlowResponder(delay: .milliseconds(600), retractable: retractable)
+        let responder = SlowResponder(delay: delay, retractable: retractable)
         var configuration = CallConfiguration()
         configuration.decoding = .whole
         configuration.holdingDelay = nil
@@ -142,35 +144,52 @@ struct ToneSynthesizer: SpeechSynthesizing {
         let session = try CallSession(id: "going-on", format: .muLaw8k, configuration: configuration, pool: pool,
                                       renderer: PromptRenderer(synthesizer: ToneSynthesizer()), responder: responder)
         let events = try await HoldingPhraseTests.realTime(session, audio: Self.audio(pause: pause, second: second))
-        return (HoldingPhraseTests.prompts(events), responder.asked.withLock { $0 })
+        let starts = events.compactMap { if case .playbackStarted(_, _, let at, _) = $0 { at } else { nil } }
+        return (HoldingPhraseTests.prompts(events), responder.asked.withLock { $0 }, starts)
     }
 
     @Test func aCallerWhoGoesOnBeforeTheReplyIsHeardAsOneTurn() async throws {
-        let (prompts, asked) = try await Self.run(pause: 0.35)
+        let (prompts, asked, _) = try await Self.run(pause: 0.35)
         #expect(prompts == ["You said i need to send some funds to my daughter."], "the first reply is withheld, not said over the caller")
         #expect(asked == ["i need to send some funds", "(going on from 0) to my daughter"])
     }
 
-    @Test func aReplyThatActedIsSaidWhateverFollows() async throws {
-        let (prompts, _) = try await Self.run(pause: 0.35, retractable: false)
+    @Test func aReplyJustStartedIsTakenBackWhenTheCallerGoesOn() async throws {
+        // The reply starts as the turn ends (1.5 s) and is still playing when the caller goes on (1.6 s).
+        let (prompts, asked, _) = try await Self.run(pause: 0.3, delay: .zero)
+        #expect(prompts == ["You said i need to send some funds.", "You said i need to send some funds to my daughter."])
+        #expect(asked == ["i need to send some funds", "(going on from 0) to my daughter"])
+    }
+
+    @Test func aReplyHeardToTheEndIsAnsweredNotTakenBack() async throws {
+        // The reply (0.2 s) has finished when the caller speaks 0.7 s after their last word: they are answering it.
+        let (prompts, asked, _) = try await Self.run(pause: 0.7, delay: .zero)
         #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
+        #expect(asked == ["i need to send some funds", "to my daughter"])
+    }
+
+    @Test func aReplyThatActedIsSaidWhateverFollows() async throws {
+        let (prompts, _, starts) = try await Self.run(pause: 0.35, retractable: false)
+        #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
+        // It came while the caller was speaking again (1.65–2.25 s): it waits for them to stop instead of talking over them.
+        #expect(starts.first.map { $0 >= 2.25 } == true, "\(starts)")
     }
 
     @Test func withoutAContinuationWindowEachUtteranceIsATurn() async throws {
-        let (prompts, asked) = try await Self.run(pause: 0.35, window: nil)
+        let (prompts, asked, _) = try await Self.run(pause: 0.35, window: nil)
         #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
         #expect(asked == ["i need to send some funds", "to my daughter"])
     }
 
     @Test func aBlipAfterTheTurnDoesNotSwallowTheReply() async throws {
         // 80 ms: long enough to open an utterance, too short to be kept as speech.
-        let (prompts, asked) = try await Self.run(pause: 0.35, second: 0.08)
+        let (prompts, asked, _) = try await Self.run(pause: 0.35, second: 0.08)
         #expect(prompts == ["You said i need to send some funds."])
         #expect(asked == ["i need to send some funds"])
     }
 
     @Test func speakingAgainAfterTheWindowIsANewTurn() async throws {
-        let (prompts, _) = try await Self.run(pause: 0.35, window: 0.05)
+        let (prompts, _, _) = try await Self.run(pause: 0.35, window: 0.05)
         #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
     }
 }

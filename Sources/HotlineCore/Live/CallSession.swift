@@ -136,6 +136,8 @@ public final class CallSession: Sendable {
         var continuing: [Int: Int] = [:]
         /// Replies withheld, with what they answered: heard again with what the caller went on to say.
         var withheld: [Int: Withheld] = [:]
+        /// The last retractable reply handed to the loop: taken back if the caller barges in on it going on with their turn.
+        var lastAnswer: Withheld?
     }
 
     /// Receives the caller's audio as the session takes it in (call rate, in call-time order): a call recorder.
@@ -529,6 +531,7 @@ public final class CallSession: Sendable {
         guard let reply else { return }
         TurnTimers.dialog.recordSeconds((ContinuousClock.now - answering).seconds)
         if let interpretation = reply.interpretation { emit(.understood(interpretation, utterance: id)) }
+        shared.withLock { $0.lastAnswer = reply.retractable ? Withheld(heard: heard, reply: reply, endpointed: endpointed, reported: true) : nil }
         deliver(reply, trigger: endpointed)
     }
 
@@ -537,6 +540,8 @@ public final class CallSession: Sendable {
         var heard: UtteranceResult
         var reply: Reply
         var endpointed: ContinuousClock.Instant
+        /// The bot's reading was reported (the reply had started when the caller went on).
+        var reported = false
     }
 
     /// The earlier utterance's withheld reply, if utterance `id` goes on from one; waits (a few seconds at most) for
@@ -557,7 +562,7 @@ public final class CallSession: Sendable {
     /// is said after all.
     func sayWithheld(before id: Int) async {
         guard let withheld = await withheldReply(before: id) else { return }
-        if let interpretation = withheld.reply.interpretation { emit(.understood(interpretation, utterance: withheld.heard.id)) }
+        if !withheld.reported, let interpretation = withheld.reply.interpretation { emit(.understood(interpretation, utterance: withheld.heard.id)) }
         deliver(withheld.reply, trigger: withheld.endpointed)
     }
 

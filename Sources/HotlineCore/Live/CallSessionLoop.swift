@@ -35,6 +35,10 @@ extension CallSession {
         var lastReply = -1.0
         /// The caller's last finished utterance and the call time its turn ended.
         var lastClosed: (id: Int, at: Double)?
+        /// The playback of the last reply to the caller.
+        var replyPlayback: Int?
+        /// A reply that came while the caller was speaking again: said when they stop, not over them.
+        var heldReply: (text: String, trigger: ContinuousClock.Instant?)?
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
@@ -78,7 +82,16 @@ extension CallSession {
             case .say(let text, let trigger, let nextSearch, let hangUp, let handoff):
                 if let nextSearch { search = nextSearch }
                 if trigger != nil { lastReply = callTime }
-                if !text.isEmpty { startPlayback(text, trigger: trigger, group: &group) }
+                if trigger != nil, !hangUp, !text.isEmpty, session.configuration.bargeIn, detector.isInSpeech {
+                    // The reply to an earlier turn, and the caller is speaking again: it waits for them to stop, as a
+                    // person would, rather than start over them (a hang-up or handoff goes ahead as it must).
+                    heldReply = (text, trigger)
+                    return false
+                }
+                if !text.isEmpty {
+                    startPlayback(text, trigger: trigger, group: &group)
+                    if trigger != nil { replyPlayback = nextPlayback }
+                }
                 if let handoff { session.emit(.handoff(handoff, at: callTime)) }
                 if hangUp {
                     endReason = handoff.map { "handed to \($0.queue)" } ?? "bot ended the call"
@@ -191,20 +204,36 @@ extension CallSession {
             open.waitingLong = detector.endHangover > baseHangover
         }
 
-        /// The caller speaks again soon after their turn ended, before the bot has answered it: they are going on with it.
-        mutating func goOnFromLastTurn(at: Double) {
+        /// The caller speaks again soon after their turn ended, before the bot's reply to it has started or just as it
+        /// starts (`stopped`: the playback the barge-in stopped): they are going on with the turn.
+        mutating func goOnFromLastTurn(at: Double, stopped: Int?) {
             guard let window = session.configuration.continuationWindow, let last = lastClosed, at - last.at <= window else { return }
             let upcoming = nextUtterance  // the number the utterance starting now will have
+            let interrupted = stopped != nil && stopped == replyPlayback
             session.shared.withLock { shared in
-                guard shared.unanswered.contains(last.id) else { return }
-                shared.continued.insert(last.id)
+                if shared.unanswered.contains(last.id) {
+                    shared.continued.insert(last.id)  // a retractable reply will be withheld
+                } else if interrupted, let answer = shared.lastAnswer, answer.heard.id == last.id {
+                    // Its reply had just started and the barge-in stopped it: taken back like one not yet said.
+                    shared.withheld[last.id] = answer
+                    shared.lastAnswer = nil
+                } else {
+                    return
+                }
                 shared.continuing[upcoming] = last.id
             }
         }
 
+        /// The caller has stopped: a reply held while they spoke is said now.
+        mutating func sayHeldReply(group: inout DiscardingTaskGroup) {
+            guard let held = heldReply else { return }
+            heldReply = nil
+            startPlayback(held.text, trigger: held.trigger, group: &group)
+        }
+
         /// Says the holding phrase once when the caller finished speaking a while ago and the reply is still being made.
         mutating func checkHolding(group: inout DiscardingTaskGroup) {
-            guard let delay = session.configuration.holdingDelay, let ended = turnEnded, !heldTurn, lastReply < ended,
+            guard let delay = session.configuration.holdingDelay, let ended = turnEnded, !heldTurn, lastReply < ended, !detector.isInSpeech,
                   callTime - ended >= delay, session.shared.withLock({ $0.awaitingReplies > 0 }) else { return }
             heldTurn = true
             CallSession.holdingPhrases.increment()
@@ -225,8 +254,8 @@ extension CallSession {
                 session.emit(.speechStarted(at: at))
                 lastActivity = at
                 noInputReported = false
-                bargeIn(at: at)
-                goOnFromLastTurn(at: at)
+                let stopped = bargeIn(at: at)
+                goOnFromLastTurn(at: at, stopped: stopped)
                 baseHangover = session.responder?.endHangover(afterHearing: "") ?? session.configuration.voiceActivity.endDuration
                 detector.endHangover = baseHangover
                 if session.configuration.decoding(for: search) == .live {
@@ -239,6 +268,7 @@ extension CallSession {
             case .segment(let segment):
                 lastActivity = callTime
                 turnEnded(segment)
+                if !segment.wasSplit { sayHeldReply(group: &group) }
                 if utterance != nil {
                     // Live: the decoder has heard everything up to now; a split utterance goes on in a new one.
                     closeUtterance()
@@ -247,6 +277,7 @@ extension CallSession {
                     decodeWhole(segment, endpointed: .now, group: &group)
                 }
             case .speechDiscarded:
+                sayHeldReply(group: &group)
                 let upcoming = nextUtterance
                 if utterance == nil, session.shared.withLock({ $0.continuing[upcoming] != nil }) {
                     // A blip, not the caller going on: a reply withheld for them is said (whole decoding opened no utterance).
@@ -405,12 +436,15 @@ extension CallSession {
             }
         }
 
-        mutating func bargeIn(at time: Double) {
-            guard session.configuration.bargeIn, let current = playback else { return }
-            if let end = current.end, end <= time { return }
+        /// The caller spoke over the prompt being played: it stops. Returns the playback stopped.
+        @discardableResult
+        mutating func bargeIn(at time: Double) -> Int? {
+            guard session.configuration.bargeIn, let current = playback else { return nil }
+            if let end = current.end, end <= time { return nil }
             session.shared.withLock { if $0.activePlayback == current.id { $0.activePlayback = nil } }
             session.emit(.bargeIn(id: current.id, at: time))
             playback = nil
+            return current.id
         }
 
         mutating func checkNoInput(group: inout DiscardingTaskGroup) {
