@@ -41,7 +41,7 @@ public struct UtteranceResult: Sendable, Equatable {
         self.latency = latency
     }
 
-    /// This utterance heard as the end of `earlier` (the caller paused, the bot had not answered yet, and they went on):
+    /// This utterance heard as the end of `earlier` (the caller paused and went on before the answer to it was heard):
     /// one utterance with both parts' words, this one's number and endpoint. The n-best lists of the parts do not combine.
     public func joined(after earlier: UtteranceResult) -> UtteranceResult {
         var whole = self
@@ -116,8 +116,8 @@ public struct Reply: Sendable, Equatable {
 
     /// What the bot understood from the utterance it answers, when it interprets utterances.
     public var interpretation: Interpretation?
-    /// Nothing outside the call has happened for this reply (no webhook, no handoff, no hang-up), so it may be withheld
-    /// unsaid when the caller goes on speaking before it starts, and the turn heard again with what they add.
+    /// Nothing outside the call has happened for this reply (no webhook, no handoff, no hang-up), so it may be withheld,
+    /// or stopped and taken back, when the caller goes on with their turn, and the turn heard again with what they add.
     public var retractable: Bool
 
     /// Makes a reply.
@@ -139,8 +139,9 @@ public protocol CallResponder: Sendable {
     func opening() async -> Reply?
     /// The reply to an utterance.
     func respond(to result: UtteranceResult) async -> Reply?
-    /// The reply to an utterance that goes on from `earlier`, whose retractable reply was withheld because the caller
-    /// spoke again before it started ("I need to send some funds … to my daughter"): the turn is heard again as one.
+    /// The reply to an utterance that goes on from `earlier`, whose retractable reply was withheld or taken back because
+    /// the caller went on with their turn ("I need to send some funds … to my daughter"): the turn is heard again as
+    /// one. A responder that forwards to another forwards this too.
     func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply?
     /// The reply to a silence (`noInput`).
     func noInput(silence: Double) async -> Reply?

@@ -32,9 +32,10 @@ public struct CallConfiguration: Sendable, Equatable {
     /// What the bot says while a late reply is being prepared. Default "One moment."
     public var holdingPhrase = "One moment."
     /// Seconds after the end of the caller's turn within which, if they speak again before the bot's reply has
-    /// started, they are heard as going on with the same turn: the reply is withheld (when nothing outside the call has
-    /// happened for it) and both parts are understood as one ("I need to send some funds … to my daughter"). `nil`:
-    /// every utterance is its own turn. Default 1.
+    /// finished playing, they are heard as going on with the same turn: the reply is withheld, or stopped and taken
+    /// back (when nothing outside the call has happened for it), and both parts are understood as one ("I need to send
+    /// some funds … to my daughter"). A reply heard to its end is answered, not taken back. `nil`: every utterance is
+    /// its own turn. Default 1.
     public var continuationWindow: Double? = 1
     /// The bot's voice.
     public var voice = VoiceSettings()
@@ -83,7 +84,7 @@ public final class CallSession: Sendable {
     static let overloads = Counter(label: "hotline_call_overloads_total")
     static let malformed = Counter(label: "hotline_call_malformed_input_total")
     static let holdingPhrases = Counter(label: "hotline_holding_phrases_total")
-    /// Replies not said because the caller went on speaking before they started (the turn was heard again as one).
+    /// Replies withheld or taken back because the caller went on with their turn (heard again as one).
     static let withheldReplies = Counter(label: "hotline_withheld_replies_total")
 
     /// The parts of a turn, from the caller's last voiced frame to the bot's first audio (the server's side of the gap).

@@ -217,6 +217,7 @@ extension CallSession {
                     // Its reply had just started and the barge-in stopped it: taken back like one not yet said.
                     shared.withheld[last.id] = answer
                     shared.lastAnswer = nil
+                    CallSession.withheldReplies.increment()
                 } else {
                     return
                 }

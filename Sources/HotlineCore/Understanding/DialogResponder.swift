@@ -51,7 +51,7 @@ public final class DialogResponder: CallResponder, TextResponding {
         })
     }
 
-    /// The caller went on after `earlier`, whose reply was withheld unsaid: the dialog goes back to where it was before
+    /// The caller went on after `earlier`, whose reply was withheld or taken back: the dialog goes back to where it was before
     /// `earlier` and hears both as one turn. (If `earlier` was not the last thing heard, only the new words are heard.)
     public func respond(to result: UtteranceResult, continuing earlier: UtteranceResult) async -> Reply? {
         let restored = session.withLock { session -> Bool in
