@@ -47,8 +47,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Seconds after a caller finishes speaking without the reply starting before the bot says a holding phrase
     /// ("One moment."); 0 never. Default 1.5.
     public var holdingDelay = 1.5
-    /// Seconds after the end of a caller's turn within which speaking again, before the bot's reply has started, goes
-    /// on with the same turn (the reply is withheld and both parts understood as one); 0 never. Default 1.
+    /// Seconds after the end of a caller's turn within which speaking again, before the bot's reply has finished
+    /// playing, goes on with the same turn (the reply is withheld or taken back, unless something outside the call
+    /// happened for it, and both parts are understood as one); 0 never. Default 1.
     public var continuationWindow = 1.0
     /// Where the flow's webhook services are, by name (`bank: https://core.example/api`); a service left out keeps the
     /// flow's own setting (`sample`: the built-in sample bank). Environment: `HOTLINE_SERVICE_<NAME>`.
@@ -246,8 +247,7 @@ extension ServerConfiguration {
         if let section = root["calls"] {
             let map = try reader.mapping(section, "calls")
             try reader.checkKeys(map, allowed: ["recognizers", "decoding_threads", "max_load", "max_queue_wait", "holding_delay", "continuation_window",
-                                                "shutdown_grace",
-                                                "retained_outcomes", "retained_outcomes_mb"], in: "calls")
+                                                "shutdown_grace", "retained_outcomes", "retained_outcomes_mb"], in: "calls")
             if let value = map["recognizers"] { recognizers = try reader.int(value, "calls.recognizers", 1...256) }
             if let value = map["decoding_threads"] { decodingThreads = try reader.int(value, "calls.decoding_threads", 1...256) }
             if let value = map["max_load"] { maximumLoad = try reader.double(value, "calls.max_load", 0.1...1) }

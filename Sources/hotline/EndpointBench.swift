@@ -17,8 +17,8 @@ struct EndpointBench: AsyncParsableCommand {
             LibriVox sentences and goforward, numbers and something of pocketsphinx-testdata (read speech, with its \
             pauses). Multi-phrase callers: the pairs of Tests/Fixtures/spoken/pauses (an unfinished phrase, a pause, the \
             rest of the request), with pauses of 0.4, 0.6 and 0.8 s. Bank requests: a third of the spoken paraphrases of \
-            Tests/Fixtures/spoken (one sentence each, with the voices' own pauses at commas). Prints, per set and mode, the turns heard as more \
-            than one utterance (cut off) and the end hangover after the last word (mean and p95).
+            Tests/Fixtures/spoken (one sentence each, with the voices' own pauses at commas). Prints, per set and mode, the \
+            turns heard as more than one utterance (cut off) and the end hangover after the last word (mean and p95).
             """
     )
 
@@ -106,7 +106,7 @@ struct EndpointBench: AsyncParsableCommand {
     static func voiced(_ path: String) throws -> [UInt8] {
         let reader = try SndFileAudioDecoder().open(.file(path: path))
         let codes = CallAudioFormat.muLaw8k.encode(try reader.readAll())
-        let frames = stride(from: 0, to: codes.count, by: 160).map { Array(codes[$0..<min($0 + 160, codes.count)]) }
+        let frames = BenchAudio.frames(codes)
         let voiced = frames.map { BenchAudio.isVoiced(CallAudioFormat.muLaw8k.decode($0)) }
         guard let first = voiced.firstIndex(of: true), let last = voiced.lastIndex(of: true) else { return [] }
         return Array(frames[first...last].joined())
@@ -121,16 +121,16 @@ struct EndpointBench: AsyncParsableCommand {
         configuration.holdingDelay = nil
         configuration.voiceActivity.endDuration = fixed
         let session = try CallSession(id: "endpointer", format: .muLaw8k, configuration: configuration, pool: pool, responder: responder)
+        let frames = BenchAudio.frames(audio)
         async let running: Void = session.run()
-        for start in stride(from: 0, to: audio.count, by: 160) {
-            session.receive(frame: Array(audio[start..<min(start + 160, audio.count)]))
+        for frame in frames {
+            session.receive(frame: frame)
             while !session.isSettled { try await Task.sleep(for: .milliseconds(1)) }
         }
         session.hangUp()
         var finals: [UtteranceResult] = []
         for await event in session.events { if case .final(let result) = event { finals.append(result) } }
         await running
-        let frames = stride(from: 0, to: audio.count, by: 160).map { Array(audio[$0..<min($0 + 160, audio.count)]) }
         let lastVoiced = frames.lastIndex { BenchAudio.isVoiced(CallAudioFormat.muLaw8k.decode($0)) }.map { Double($0 + 1) * 0.02 }
         let endpoint = finals.map(\.endpointedAt).max()
         if finals.count > 1, showCuts { print("    cut off: " + finals.map { "\"\($0.utterance.text)\"" }.joined(separator: " | ")) }

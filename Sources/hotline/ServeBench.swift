@@ -31,8 +31,7 @@ struct ServeBench: AsyncParsableCommand {
             echoed). The gap is measured at the client as a caller hears it: from sending the last voiced frame of a sentence \
             to receiving the first voiced frame of the bot's reply (the end hangover included). A sentence the bot started \
             talking over (its reply began before the caller's last word: a turn cut short) is counted apart, not timed. A \
-            call keeps real time when \
-            it had no overload, no failure, and every sentence got a reply. Prints p50/p95/p99, calls kept in real time, \
+            call keeps real time when it had no overload, no failure, and every sentence got a reply. Prints p50/p95/p99, calls kept in real time, \
             failures, the server's CPU and RSS per call, and the server's own breakdown of a turn from its /metrics \
             histograms: end hangover, waiting for a recognizer, the final decode, dialog (with webhooks), synthesis to the \
             first audio, and pacing to the first frame on the wire.
@@ -264,13 +263,13 @@ struct CallerScript: Sendable {
             var turnStarts = Set<Int>()
             for turn in 0..<5 {
                 let sentence = audio[(index * 5 + turn) % audio.count]
-                let frames = stride(from: 0, to: sentence.count, by: 160).map { Array(sentence[$0..<min($0 + 160, sentence.count)]) }
+                let frames = BenchAudio.frames(sentence)
                 if let last = frames.lastIndex(where: BenchAudio.isVoiced) { turnEnds.insert(samples.count / 160 + last) }
                 if let first = frames.firstIndex(where: BenchAudio.isVoiced) { turnStarts.insert(samples.count / 160 + first) }
                 samples += sentence
                 samples += [Float](repeating: 0, count: Int(8_000 * pause) + (160 - sentence.count % 160) % 160)
             }
-            let frames = stride(from: 0, to: samples.count, by: 160).map { Array(samples[$0..<min($0 + 160, samples.count)]) }
+            let frames = BenchAudio.frames(samples)
             return CallerScript(muLaw: frames.map { CallAudioFormat.muLaw8k.encode($0) }, linear: frames.map { CallAudioFormat.linear8k.encode($0) },
                                 turnEnds: turnEnds, turnStarts: turnStarts)
         }
@@ -279,6 +278,11 @@ struct CallerScript: Sendable {
 
 /// What counts as voice in the bench: a 20 ms frame above −45 dBFS (speech, not the line's hiss or a prompt's leading silence).
 enum BenchAudio {
+    /// 8 kHz audio (samples or codes) in 20 ms frames, the last one short if it falls so.
+    static func frames<Sample>(_ audio: [Sample]) -> [[Sample]] {
+        stride(from: 0, to: audio.count, by: 160).map { Array(audio[$0..<min($0 + 160, audio.count)]) }
+    }
+
     static func isVoiced(_ samples: [Float]) -> Bool {
         guard !samples.isEmpty else { return false }
         let power = samples.reduce(Float(0)) { $0 + $1 * $1 } / Float(samples.count)

@@ -265,20 +265,15 @@ public final class CallSession: Sendable {
         private let state = Mutex(State())
 
         /// Adds a block (an empty one marks the utterance as discarded).
-        func yield(_ block: [Float]) {
-            let run = state.withLock { state -> (@Sendable () -> Void)? in
-                state.blocks.append(block)
-                guard let schedule = state.schedule, !state.scheduled else { return nil }
-                state.scheduled = true
-                return schedule
-            }
-            run?()
-        }
+        func yield(_ block: [Float]) { update { $0.blocks.append(block) } }
 
         /// No more blocks.
-        func finish() {
+        func finish() { update { $0.finished = true } }
+
+        /// Makes a change and, when a decoder is attached and no drain job is pending, schedules one to see it.
+        private func update(_ change: (inout State) -> Void) {
             let run = state.withLock { state -> (@Sendable () -> Void)? in
-                state.finished = true
+                change(&state)
                 guard let schedule = state.schedule, !state.scheduled else { return nil }
                 state.scheduled = true
                 return schedule

@@ -253,7 +253,6 @@ public final class RecognizerPool: Sendable {
 
         private func second(of instant: ContinuousClock.Instant) -> Int { Int((instant - origin).seconds) }
 
-
         /// Moves the window to the second `now` falls in, clearing the seconds passed over.
         private func advance(_ state: inout State, to now: ContinuousClock.Instant) {
             let current = second(of: now)
