@@ -51,6 +51,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// playing, goes on with the same turn (the reply is withheld or taken back, unless something outside the call
     /// happened for it, and both parts are understood as one); 0 never. Default 1.
     public var continuationWindow = 1.0
+    /// Whether a turn judged complete is decoded and answered while its end hangover runs, the reply said as the
+    /// hangover ends (needs the continuation window: a caller who goes on first is heard as one turn). Default true.
+    public var answerDuringHangover = true
     /// Where the flow's webhook services are, by name (`bank: https://core.example/api`); a service left out keeps the
     /// flow's own setting (`sample`: the built-in sample bank). Environment: `HOTLINE_SERVICE_<NAME>`.
     public var services: [String: String] = [:]
@@ -247,13 +250,14 @@ extension ServerConfiguration {
         if let section = root["calls"] {
             let map = try reader.mapping(section, "calls")
             try reader.checkKeys(map, allowed: ["recognizers", "decoding_threads", "max_load", "max_queue_wait", "holding_delay", "continuation_window",
-                                                "shutdown_grace", "retained_outcomes", "retained_outcomes_mb"], in: "calls")
+                                                "answer_during_hangover", "shutdown_grace", "retained_outcomes", "retained_outcomes_mb"], in: "calls")
             if let value = map["recognizers"] { recognizers = try reader.int(value, "calls.recognizers", 1...256) }
             if let value = map["decoding_threads"] { decodingThreads = try reader.int(value, "calls.decoding_threads", 1...256) }
             if let value = map["max_load"] { maximumLoad = try reader.double(value, "calls.max_load", 0.1...1) }
             if let value = map["max_queue_wait"] { maximumQueueWait = try reader.double(value, "calls.max_queue_wait", 0.1...60) }
             if let value = map["holding_delay"] { holdingDelay = try reader.double(value, "calls.holding_delay", 0...30) }
             if let value = map["continuation_window"] { continuationWindow = try reader.double(value, "calls.continuation_window", 0...10) }
+            if let value = map["answer_during_hangover"] { answerDuringHangover = try reader.bool(value, "calls.answer_during_hangover") }
             if let value = map["shutdown_grace"] { shutdownGrace = try reader.double(value, "calls.shutdown_grace", 0...3_600) }
             if let value = map["retained_outcomes"] { retainedOutcomes = try reader.int(value, "calls.retained_outcomes", 1...10_000_000) }
             if let value = map["retained_outcomes_mb"] { retainedOutcomesMegabytes = try reader.double(value, "calls.retained_outcomes_mb", 0.01...100_000) }

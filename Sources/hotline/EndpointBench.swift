@@ -120,6 +120,9 @@ struct EndpointBench: AsyncParsableCommand {
         configuration.noInputTimeout = nil
         configuration.holdingDelay = nil
         configuration.voiceActivity.endDuration = fixed
+        // Fed frame by frame once settled, and measuring where the endpointer ends turns (not when they are answered).
+        configuration.decoderBatch = 0
+        configuration.answerDuringHangover = false
         let session = try CallSession(id: "endpointer", format: .muLaw8k, configuration: configuration, pool: pool, responder: responder)
         let frames = BenchAudio.frames(audio)
         async let running: Void = session.run()

@@ -34,7 +34,8 @@ struct ServeBench: AsyncParsableCommand {
             call keeps real time when it had no overload, no failure, and every sentence got a reply. Prints p50/p95/p99, calls kept in real time, \
             failures, the server's CPU and RSS per call, and the server's own breakdown of a turn from its /metrics \
             histograms: end hangover, waiting for a recognizer, the final decode, dialog (with webhooks), synthesis to the \
-            first audio, and pacing to the first frame on the wire.
+            first audio, and pacing to the first frame on the wire (a turn answered during its hangover has its wait, \
+            decode and dialog inside the hangover, not after it).
             """
     )
 
@@ -65,6 +66,9 @@ struct ServeBench: AsyncParsableCommand {
     @Flag(help: "Print the recognizer cost table and stop.")
     var costsOnly = false
 
+    @Flag(help: "Leave out the recognizer cost table (it takes most of a minute on one core before the rounds).")
+    var skipCosts = false
+
     @Option(help: "Seconds over which the callers' first calls start (callers follow the same script, so a short spread makes them all speak at once: a burst).")
     var stagger: Double = 10
 
@@ -77,7 +81,7 @@ struct ServeBench: AsyncParsableCommand {
         print(String(format: "%d cores; bank flow; callers say %@ at 8 kHz in 20 ms frames; %.0f s rounds; starts spread over %.0f s",
                      ProcessInfo.processInfo.activeProcessorCount, sentences.description, seconds, stagger))
         print("gap: the caller's last voiced frame sent → the bot's first voiced frame received (the end hangover included)")
-        if sentences == .bank {
+        if sentences == .bank && !skipCosts {
             // Measured on this thread while nothing else runs: a search's cost, apart from the load.
             let files = Array(try BenchSentences.bank.files().prefix(16))
             let options = decoderOptions.flatMap { option -> [String] in

@@ -221,6 +221,7 @@ struct FlowBot: CallBot {
         configuration.noInputTimeout = settings.noInputTimeout
         configuration.holdingDelay = settings.holdingDelay > 0 ? settings.holdingDelay : nil
         configuration.continuationWindow = settings.continuationWindow > 0 ? settings.continuationWindow : nil
+        configuration.answerDuringHangover = settings.answerDuringHangover
         return configuration
     }
 

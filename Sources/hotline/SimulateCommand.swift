@@ -106,7 +106,10 @@ struct SimulateCommand: AsyncParsableCommand {
         callConfiguration.decoding = decoding
         callConfiguration.voice.voice = voice
         // Fed faster than real time, audio waits for the decoder by design: no backlog bound.
-        if fast { callConfiguration.maximumBacklog = .infinity }
+        if fast {
+            callConfiguration.maximumBacklog = .infinity
+            callConfiguration.decoderBatch = 0  // each chunk settles before the next
+        }
         if model.grammar != nil || model.keywords != nil { callConfiguration.decoding = .whole }
         let pool: RecognizerPool
         let responder: (any CallResponder)?

@@ -50,6 +50,7 @@ import Testing
               recognizers: 1
               shutdown_grace: 2
               continuation_window: 0.8
+              answer_during_hangover: true
             transcription:
               synchronous_seconds: 5
             store:

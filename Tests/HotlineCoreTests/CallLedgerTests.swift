@@ -237,7 +237,12 @@ struct CallLedgerTests {
 /// A recognizer that hears whatever it is told, in order.
 final class ScriptedRecognizer: StreamingSpeechRecognizing, @unchecked Sendable {
     private let texts: Mutex<[String]>
-    init(_ texts: [String]) { self.texts = Mutex(texts) }
+    /// What a live decoder reports having heard so far.
+    private let partial: String
+    init(_ texts: [String], partial: String = "") {
+        self.texts = Mutex(texts)
+        self.partial = partial
+    }
     var sampleRate: Int { 16_000 }
     private func next() -> Recognition {
         let text = texts.withLock { $0.isEmpty ? "" : $0.removeFirst() }
@@ -249,7 +254,7 @@ final class ScriptedRecognizer: StreamingSpeechRecognizing, @unchecked Sendable 
     func initialAdaptation(narrowband: Bool) -> ChannelAdaptation { ChannelAdaptation(cepstralMean: []) }
     func beginUtterance(search: RecognitionSearch, adaptation: ChannelAdaptation?) throws {}
     func feed(_ samples: [Float]) throws {}
-    func partialText() -> String { "" }
+    func partialText() -> String { partial }
     func endUtterance(alternatives: Int) throws -> (Recognition, ChannelAdaptation) { (next(), ChannelAdaptation(cepstralMean: [])) }
 }
 

@@ -113,11 +113,15 @@ struct ToneSynthesizer: SpeechSynthesizing {
     final class SlowResponder: CallResponder {
         let delay: Duration
         let retractable: Bool
+        /// Words heard are judged a complete turn (a 0.45 s hangover; nothing heard yet: the configured one).
+        let complete: Bool
         let asked = Mutex<[String]>([])
-        init(delay: Duration, retractable: Bool) {
+        init(delay: Duration, retractable: Bool, complete: Bool = false) {
             self.delay = delay
             self.retractable = retractable
+            self.complete = complete
         }
+        func endHangover(afterHearing partial: String) -> Double? { complete && !partial.isEmpty ? 0.45 : nil }
         func respond(to result: UtteranceResult) async -> Reply? {
             asked.withLock { $0.append(result.utterance.text) }
             try? await Task.sleep(for: delay)
@@ -134,16 +138,28 @@ struct ToneSynthesizer: SpeechSynthesizing {
     static func run(pause: Double, second: Double = 0.6, retractable: Bool = true, window: Double? = 1, delay: Duration = .milliseconds(600))
         async throws -> ([String], [String], [Double]) {
         let pool = try RecognizerPool(size: 1) { ScriptedRecognizer(["i need to send some funds", "to my daughter"]) }
-        let responder = SlowResponder(delay: delay, retractable: retractable)
+        var configuration = Self.configuration(.whole, hangover: 0.2)
+        configuration.continuationWindow = window
+        return try await Self.call(Self.audio(pause: pause, second: second), configuration: configuration, pool: pool,
+                                   responder: SlowResponder(delay: delay, retractable: retractable))
+    }
+
+    /// Live or whole decoding with an end hangover; no holding phrase, no no-input prompt.
+    static func configuration(_ decoding: UtteranceDecoding, hangover: Double) -> CallConfiguration {
         var configuration = CallConfiguration()
-        configuration.decoding = .whole
+        configuration.decoding = decoding
         configuration.holdingDelay = nil
         configuration.noInputTimeout = nil
-        configuration.voiceActivity.endDuration = 0.2
-        configuration.continuationWindow = window
+        configuration.voiceActivity.endDuration = hangover
+        return configuration
+    }
+
+    /// Runs a call at real-time pace: the prompts said, what the responder was asked, and the call times the prompts started.
+    static func call(_ audio: [UInt8], configuration: CallConfiguration, pool: RecognizerPool, responder: SlowResponder)
+        async throws -> ([String], [String], [Double]) {
         let session = try CallSession(id: "going-on", format: .muLaw8k, configuration: configuration, pool: pool,
                                       renderer: PromptRenderer(synthesizer: ToneSynthesizer()), responder: responder)
-        let events = try await HoldingPhraseTests.realTime(session, audio: Self.audio(pause: pause, second: second))
+        let events = try await HoldingPhraseTests.realTime(session, audio: audio)
         let starts = events.compactMap { if case .playbackStarted(_, _, let at, _) = $0 { at } else { nil } }
         return (HoldingPhraseTests.prompts(events), responder.asked.withLock { $0 }, starts)
     }
@@ -191,5 +207,50 @@ struct ToneSynthesizer: SpeechSynthesizing {
     @Test func speakingAgainAfterTheWindowIsANewTurn() async throws {
         let (prompts, _, _) = try await Self.run(pause: 0.35, window: 0.05)
         #expect(prompts == ["You said i need to send some funds.", "You said to my daughter."])
+    }
+}
+
+/// A turn judged finished is decoded and answered while its end hangover runs (live decoding).
+@Suite struct AnswerDuringHangoverTests {
+    /// Feeds the call (live decoding, a 0.5 s end hangover; the words heard judged complete, with a 0.45 s one, unless
+    /// `complete` is false) at real-time pace; the prompts said, what the responder was asked, and the call times the
+    /// prompts started.
+    static func run(pause: Double, second: Double, early: Bool, retractable: Bool = true, complete: Bool = true, delay: Duration)
+        async throws -> ([String], [String], [Double]) {
+        let pool = try RecognizerPool(size: 1) { ScriptedRecognizer(["i need to send some funds", "to my daughter"], partial: "some words") }
+        var configuration = ContinuationTests.configuration(.live, hangover: 0.5)
+        configuration.answerDuringHangover = early
+        let audio = second > 0 ? ContinuationTests.audio(pause: pause, second: second) : CallLedgerSessionTests.frames(speechAt: 0.5, seconds: 0.8, total: 6)
+        return try await ContinuationTests.call(audio, configuration: configuration, pool: pool,
+                                                responder: ContinuationTests.SlowResponder(delay: delay, retractable: retractable, complete: complete))
+    }
+
+    @Test func theReplyIsReadyWhenTheHangoverEnds() async throws {
+        // Speech ends at 1.3 s, so the turn ends at 1.75 s; the dialog takes 0.3 s.
+        let (prompts, _, starts) = try await Self.run(pause: 0, second: 0, early: true, delay: .milliseconds(300))
+        #expect(prompts == ["You said i need to send some funds."])
+        #expect(starts.first.map { $0 >= 1.7 && $0 < 1.95 } == true, "made during the hangover, said as it ends: \(starts)")
+        let (_, _, after) = try await Self.run(pause: 0, second: 0, early: false, delay: .milliseconds(300))
+        #expect(after.first.map { $0 >= 2.0 } == true, "made after the hangover: \(after)")
+        // Words not judged complete wait for the hangover (0.5 s), and are answered after it.
+        let (_, _, unjudged) = try await Self.run(pause: 0, second: 0, early: true, complete: false, delay: .milliseconds(300))
+        #expect(unjudged.first.map { $0 >= 2.05 } == true, "\(unjudged)")
+    }
+
+    @Test func aCallerWhoGoesOnWithinTheHangoverIsHeardAsOneTurn() async throws {
+        // A 0.3 s pause: the first part was closed early and answered, but the caller goes on before the hangover ends.
+        let (prompts, asked, starts) = try await Self.run(pause: 0.3, second: 0.6, early: true, delay: .zero)
+        #expect(prompts == ["You said i need to send some funds to my daughter."], "the held reply is taken back")
+        #expect(asked == ["i need to send some funds", "(going on from 0) to my daughter"])
+        #expect(starts.first.map { $0 >= 2.2 } == true, "said after the caller stopped: \(starts)")
+    }
+
+    @Test func aReplyThatActedWaitsForTheCallerToStop() async throws {
+        let (prompts, asked, starts) = try await Self.run(pause: 0.3, second: 0.6, early: true, retractable: false, delay: .zero)
+        // Both said, in order: as one prompt when the second reply was also held, else one after the other.
+        #expect(prompts.joined(separator: " ") == "You said i need to send some funds. You said to my daughter.", "\(prompts)")
+        #expect(asked == ["i need to send some funds", "to my daughter"])
+        // The second part ends at 2.2 s: the first reply is not said over it.
+        #expect(starts.first.map { $0 >= 2.2 } == true, "\(starts)")
     }
 }

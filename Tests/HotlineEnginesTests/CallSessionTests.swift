@@ -12,6 +12,9 @@ enum Calls {
         pool: RecognizerPool, renderer: PromptRenderer? = nil, responder: (any CallResponder)? = nil, framed: Bool = false, settled: Bool = false,
         script: @Sendable (CallSession) async -> Void = { _ in }
     ) async throws -> [CallEvent] {
+        var configuration = configuration
+        // Settled after each chunk: the decoder must not wait for a batch of them.
+        if settled { configuration.decoderBatch = 0 }
         let session = try CallSession(id: "test", format: format, configuration: configuration, pool: pool, renderer: renderer, responder: responder)
         return await withTaskGroup(of: [CallEvent].self) { group in
             group.addTask { await session.run(); return [] }
@@ -260,6 +263,8 @@ final class ChunkLog: @unchecked Sendable {
         configuration.initialSearch = .named(StateSearch.domain.searchName)
         configuration.decodingBySearch[StateSearch.domain.searchName] = .live
         configuration.noInputTimeout = nil
+        // Where the endpointer ends the turn, not when the turn is answered (AnswerDuringHangoverTests).
+        configuration.answerDuringHangover = false
         return configuration
     }
 

@@ -37,6 +37,16 @@ public struct CallConfiguration: Sendable, Equatable {
     /// some funds … to my daughter"). A reply heard to its end is answered, not taken back. `nil`: every utterance is
     /// its own turn. Default 1.
     public var continuationWindow: Double? = 1
+    /// Whether a turn the endpointer has judged complete is decoded and answered while its end hangover runs (needs
+    /// ``continuationWindow``): the reply is ready when the hangover ends and is said then, instead of being made only
+    /// after it. A caller who speaks again first is going on with the same turn, as within the continuation window.
+    /// Default true.
+    public var answerDuringHangover = true
+    /// Seconds of a speaking caller's audio gathered before the live decoder is woken to hear it (from the first
+    /// moments of a pause, every block at once): a decoder a little behind a speaking caller costs nothing, and a
+    /// worker woken for every 20 ms block costs a thread switch each time. 0: every block as it comes (what waits for
+    /// ``CallSession/isSettled`` after each frame needs it). Default 0.1.
+    public var decoderBatch = 0.1
     /// The bot's voice.
     public var voice = VoiceSettings()
     /// Whether the caller speaking stops a prompt. Default true.
@@ -264,17 +274,24 @@ public final class CallSession: Sendable {
 
         private let state = Mutex(State())
 
-        /// Adds a block (an empty one marks the utterance as discarded).
-        func yield(_ block: [Float]) { update { $0.blocks.append(block) } }
+        /// Blocks gathered before a drain job is scheduled while the caller speaks (``CallConfiguration/decoderBatch``).
+        let batch: Int
+
+        init(batch: Int) { self.batch = max(1, batch) }
+
+        /// Adds a block (an empty one marks the utterance as discarded). `eager`: the decoder should see it now (the
+        /// caller is pausing and the turn is being judged), not once a batch has gathered.
+        func yield(_ block: [Float], eager: Bool = true) { update(eager: eager) { $0.blocks.append(block) } }
 
         /// No more blocks.
-        func finish() { update { $0.finished = true } }
+        func finish() { update(eager: true) { $0.finished = true } }
 
-        /// Makes a change and, when a decoder is attached and no drain job is pending, schedules one to see it.
-        private func update(_ change: (inout State) -> Void) {
+        /// Makes a change and, when a decoder is attached, no drain job is pending and there is reason to wake one
+        /// (`eager`, or a batch has gathered), schedules one to see it.
+        private func update(eager: Bool, _ change: (inout State) -> Void) {
             let run = state.withLock { state -> (@Sendable () -> Void)? in
                 change(&state)
-                guard let schedule = state.schedule, !state.scheduled else { return nil }
+                guard let schedule = state.schedule, !state.scheduled, eager || state.blocks.count >= batch else { return nil }
                 state.scheduled = true
                 return schedule
             }

@@ -37,8 +37,13 @@ extension CallSession {
         var lastClosed: (id: Int, at: Double)?
         /// The playback of the last reply to the caller.
         var replyPlayback: Int?
-        /// A reply that came while the caller was speaking again: said when they stop, not over them.
-        var heldReply: (text: String, trigger: ContinuousClock.Instant?)?
+        /// Replies that came while the caller was speaking again, or before the end hangover of a turn closed early ran
+        /// out: said when they stop, not over them.
+        var heldReplies: [Input] = []
+        /// The live utterance closed before the end hangover ran out (``closeEarly()``), the search it was heard with,
+        /// and where it ended (16 kHz samples); and how much speech has been heard since (a caller going on).
+        var closedEarly: (id: Int, search: RecognitionSearch, endSample: Int)?
+        var speechSinceEarlyClose = 0.0
 
         /// The utterance being fed to a live decoder.
         struct Utterance {
@@ -82,10 +87,12 @@ extension CallSession {
             case .say(let text, let trigger, let nextSearch, let hangUp, let handoff):
                 if let nextSearch { search = nextSearch }
                 if trigger != nil { lastReply = callTime }
-                if trigger != nil, !hangUp, !text.isEmpty, session.configuration.bargeIn, detector.isInSpeech {
-                    // The reply to an earlier turn, and the caller is speaking again: it waits for them to stop, as a
-                    // person would, rather than start over them (a hang-up or handoff goes ahead as it must).
-                    heldReply = (text, trigger)
+                if trigger != nil, !text.isEmpty, detector.isInSpeech,
+                   closedEarly != nil || (!hangUp && session.configuration.bargeIn) {
+                    // The reply to a turn closed early, before its end hangover has run out; or the reply to an earlier
+                    // turn, and the caller is speaking again: it waits for them to stop, as a person would, rather than
+                    // start over them (then a hang-up or handoff goes ahead as it must).
+                    heldReplies.append(input)
                     return false
                 }
                 if !text.isEmpty {
@@ -162,6 +169,8 @@ extension CallSession {
             if utterance != nil { feedUtterance(audio) }
             for event in events { handle(event, group: &group) }
             steerEndpoint()
+            closeEarly()
+            goOnAfterEarlyClose(audio.count, group: &group)
             checkNoInput(group: &group)
             checkHolding(group: &group)
         }
@@ -205,31 +214,102 @@ extension CallSession {
         }
 
         /// The caller speaks again soon after their turn ended, before the bot's reply to it has started or just as it
-        /// starts (`stopped`: the playback the barge-in stopped): they are going on with the turn.
-        mutating func goOnFromLastTurn(at: Double, stopped: Int?) {
-            guard let window = session.configuration.continuationWindow, let last = lastClosed, at - last.at <= window else { return }
+        /// starts (`stopped`: the playback the barge-in stopped; `held`: the reply is held, not yet started): they are
+        /// going on with the turn. Returns whether a reply already made was taken back.
+        @discardableResult
+        mutating func goOnFromLastTurn(at: Double, stopped: Int?, held: Bool = false) -> Bool {
+            guard let window = session.configuration.continuationWindow, let last = lastClosed, at - last.at <= window else { return false }
             let upcoming = nextUtterance  // the number the utterance starting now will have
-            let interrupted = stopped != nil && stopped == replyPlayback
-            session.shared.withLock { shared in
+            let interrupted = held || (stopped != nil && stopped == replyPlayback)
+            return session.shared.withLock { shared in
+                var tookBack = false
                 if shared.unanswered.contains(last.id) {
                     shared.continued.insert(last.id)  // a retractable reply will be withheld
                 } else if interrupted, let answer = shared.lastAnswer, answer.heard.id == last.id {
-                    // Its reply had just started and the barge-in stopped it: taken back like one not yet said.
+                    // Its reply had just started and the barge-in stopped it, or it waits to start: taken back like
+                    // one not yet said.
                     shared.withheld[last.id] = answer
                     shared.lastAnswer = nil
                     CallSession.withheldReplies.increment()
+                    tookBack = true
                 } else {
-                    return
+                    return false
                 }
                 shared.continuing[upcoming] = last.id
+                return tookBack
             }
         }
 
-        /// The caller has stopped: a reply held while they spoke is said now.
+        // MARK: Answering during the end hangover
+
+        /// Seconds of speech after an early close that mean the caller is going on (not a click or a breath).
+        static let goingOnSpeech = 0.06
+
+        /// Closes the live utterance once the pause has been judged a finished turn, before the end hangover runs out:
+        /// the final decode and the dialog run while the hangover does, and the reply is held until it has (or taken
+        /// back if the caller goes on first). Only a turn judged complete (a hangover shorter than the turn's usual
+        /// one): words that might go on (digits read at the greeting, an unfinished phrase) wait for the hangover, so
+        /// that a number read in groups stays one utterance, masked as one.
+        mutating func closeEarly() {
+            guard session.configuration.answerDuringHangover, session.configuration.continuationWindow != nil,
+                  let open = utterance, open.judged != nil, detector.endHangover < baseHangover, detector.isInSpeech,
+                  detector.trailingSilence >= Self.earlyCloseAfter,
+                  detector.endHangover - detector.trailingSilence >= Self.earlyCloseGain else { return }
+            let id = open.id
+            let endSample = samples16k
+            closeUtterance()
+            closedEarly = (id, search, endSample)
+            speechSinceEarlyClose = 0
+        }
+
+        /// Hangover left, in seconds, for an early close to be worth it.
+        static let earlyCloseGain = 0.04
+        /// Seconds of a pause the decoder hears before an early close: with 0.13 s the intent accuracy on the spoken
+        /// fixtures is what it is with the whole hangover (66.5%), with 0.10 s it falls (65.6%).
+        static let earlyCloseAfter = 0.14
+
+        /// After an early close, the caller speaks again before the end hangover has run out: they are going on with
+        /// the same turn. The reply (held, or still being made) is taken back when it can be, and a new utterance hears
+        /// what they add from where the first one ended.
+        mutating func goOnAfterEarlyClose(_ count: Int, group: inout DiscardingTaskGroup) {
+            guard let early = closedEarly, utterance == nil, detector.isInSpeech else { return }
+            guard detector.trailingSilence == 0 else {
+                speechSinceEarlyClose = 0
+                return
+            }
+            speechSinceEarlyClose += Double(count) / Double(recognizerRate)
+            guard speechSinceEarlyClose >= Self.goingOnSpeech else { return }
+            closedEarly = nil
+            // The reply to the turn closed early, when it has come, is the last one held.
+            if goOnFromLastTurn(at: callTime, stopped: nil, held: !heldReplies.isEmpty) { heldReplies.removeLast() }
+            // Heard with the search of the turn it goes on from, unless a reply that acted moved the dialog on.
+            if heldReplies.isEmpty { search = early.search }
+            detector.endHangover = baseHangover
+            let start = max(recentStart, early.endSample)
+            openUtterance(startSample: start, group: &group)
+            let end = recentStart + recent.count
+            if start < end { feedUtterance(Array(recent[(start - recentStart)...])) }
+        }
+
+        /// The caller has stopped: replies held while they spoke are said now, as one prompt (each playback started
+        /// stops the one before it, so two started at once would lose the first).
         mutating func sayHeldReply(group: inout DiscardingTaskGroup) {
-            guard let held = heldReply else { return }
-            heldReply = nil
-            startPlayback(held.text, trigger: held.trigger, group: &group)
+            var texts: [String] = []
+            var trigger: ContinuousClock.Instant?
+            var nextSearch: RecognitionSearch?
+            var hangUp = false
+            var handoff: Handoff?
+            for case .say(let text, let heldTrigger, let heldSearch, let heldHangUp, let heldHandoff) in heldReplies {
+                texts.append(text)
+                trigger = trigger ?? heldTrigger
+                nextSearch = heldSearch ?? nextSearch
+                hangUp = hangUp || heldHangUp
+                handoff = heldHandoff ?? handoff
+            }
+            guard !texts.isEmpty else { return }
+            heldReplies.removeAll()
+            // Not in speech now, so it plays (held replies have words, so the call goes on until they are played).
+            _ = handle(.say(texts.joined(separator: " "), trigger: trigger, nextSearch: nextSearch, hangUp: hangUp, handoff: handoff), group: &group)
         }
 
         /// Says the holding phrase once when the caller finished speaking a while ago and the reply is still being made.
@@ -270,7 +350,14 @@ extension CallSession {
                 lastActivity = callTime
                 turnEnded(segment)
                 if !segment.wasSplit { sayHeldReply(group: &group) }
-                if utterance != nil {
+                if let early = closedEarly, utterance == nil {
+                    // Its words were closed early and are being (or have been) answered; the turn ends now, and the
+                    // continuation window runs from here.
+                    if !segment.wasSplit {
+                        closedEarly = nil
+                        if lastClosed?.id == early.id { lastClosed = (early.id, callTime) }
+                    }
+                } else if utterance != nil {
                     // Live: the decoder has heard everything up to now; a split utterance goes on in a new one.
                     closeUtterance()
                     if segment.wasSplit { openUtterance(startSample: samples16k, group: &group) }
@@ -297,7 +384,7 @@ extension CallSession {
         // MARK: Live utterances
 
         mutating func openUtterance(startSample: Int, group: inout DiscardingTaskGroup) {
-            let queue = BlockQueue()
+            let queue = BlockQueue(batch: Int((session.configuration.decoderBatch / 0.02).rounded()))
             let control = UtteranceControl()
             let id = nextUtterance
             nextUtterance += 1
@@ -336,6 +423,9 @@ extension CallSession {
         /// judged unfinished).
         static let silenceDecoded = 0.2
 
+        /// Seconds of a pause after which the live decoder is fed every block as it comes (before, in batches).
+        static let eagerAfter = 0.05
+
         /// The backlog bound in samples.
         var backlogLimit: Int {
             let seconds = session.configuration.maximumBacklog
@@ -354,7 +444,8 @@ extension CallSession {
                 return
             }
             session.shared.withLock { $0.backlogSamples += block.count }
-            open.queue.yield(block)
+            // While the caller speaks the decoder is fed in batches; from the first moments of a pause, at once.
+            open.queue.yield(block, eager: detector.trailingSilence >= Self.eagerAfter || detector.speechEndSample == nil)
         }
 
         mutating func closeUtterance() {
@@ -480,7 +571,7 @@ extension CallSession {
             let tail = resampler.flush()
             for event in detector.process(tail) + detector.flush() {
                 if case .speechStarted = event { continue }
-                if case .segment(let segment) = event, utterance == nil, session.configuration.decoding(for: search) == .live {
+                if case .segment(let segment) = event, utterance == nil, closedEarly == nil, session.configuration.decoding(for: search) == .live {
                     decodeWhole(segment, endpointed: .now, group: &group)
                     continue
                 }

@@ -220,8 +220,12 @@ public final class RecognizerPool: Sendable {
         init(workers: Int) {
             self.workers = workers
             for index in 0..<workers {
-                let thread = Thread { [self] in work() }
-                thread.name = "hotline.recognizer.\(index)"
+                let thread = Thread { [self] in
+                    // Named from inside: a name set before start does not reach the system thread here, and a worker
+                    // would show as the thread that made it ("com.apple.root.default-qos") in top -H and ps.
+                    try? "recognizer.\(index)".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+                    work()
+                }
                 thread.start()
             }
         }

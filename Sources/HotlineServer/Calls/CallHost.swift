@@ -108,7 +108,11 @@ public final class CallHost: Sendable {
         logger[metadataKey: "call"] = "\(start.id)"
         logger[metadataKey: "gateway"] = "\(start.gateway.rawValue)"
         var configuration = transcriptionOnly ? CallConfiguration() : bot.configuration(for: start)
-        if transcriptionOnly { configuration.noInputTimeout = nil }
+        if transcriptionOnly {
+            configuration.noInputTimeout = nil
+            // A transcription client is answered frame by frame (vosk waits for each frame to settle): no batching.
+            configuration.decoderBatch = 0
+        }
         let responder = transcriptionOnly ? nil : await bot.responder(for: start)
         let recorder = observers.contains(where: \.wantsRecording) ? CallRecorder(format: format, maximumSeconds: maximumRecordingSeconds) : nil
         let session = try CallSession(id: start.id, format: format, configuration: configuration, pool: pool,
