@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "HotlineCore", "HotlineEngines", "HotlineServer", "HotlineStore", "SndFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -21,6 +21,9 @@ public enum QualityRulesLoader {
                          "sensitive_data", "required_phrases", "outcome", "backend_failure", "unresolved_request", "unserved_request",
                          "repeated_question", "caller_repeated"]
 
+    /// Who a rule may be about.
+    static let speakers = ["caller", "bot", "agent"]
+
     private struct Reader: ModelFileReader {
         let source: String
 
@@ -61,7 +64,7 @@ public enum QualityRulesLoader {
 
         func rule(_ id: String, _ keyNode: Node, _ node: Node) throws(FlowError) -> QualityRule {
             let fields = try mapping(node, "rule '\(id)'")
-            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds"] + QualityRulesLoader.checks,
+            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds", "within_last_seconds"] + QualityRulesLoader.checks,
                       in: "rule '\(id)'")
             func field(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
             let found = fields.filter { QualityRulesLoader.checks.contains($0.key) }
@@ -73,9 +76,7 @@ public enum QualityRulesLoader {
             let test: QualityRule.Check
             switch what.key {
             case "phrases":
-                let speaker = try field("speaker").map { node throws(FlowError) in try string(node, "speaker") } ?? "caller"
-                guard ["caller", "bot"].contains(speaker) else { throw fail(field("speaker"), "speaker must be caller or bot") }
-                test = .phrases(try strings(what.value, "phrases"), speaker: speaker)
+                test = .phrases(try strings(what.value, "phrases"), speaker: try speaker(field("speaker"), default: "caller"))
             case "agent_request":
                 let parts = try mapping(what.value, "agent_request")
                 try check(parts, allowed: ["intents", "phrases"], in: "agent_request")
@@ -110,10 +111,22 @@ public enum QualityRulesLoader {
                 guard count >= 2 else { throw fail(what.value, "\(what.key) must be 2 or more") }
                 test = what.key == "repeated_question" ? .repeatedQuestion(count: count) : .callerRepeated(count: count)
             default:
-                guard let within = field("within_seconds") else { throw fail(keyNode, "rule '\(id)' needs 'within_seconds' with 'required_phrases'") }
-                test = .requiredPhrase(try strings(what.value, "required_phrases"), within: try seconds(within, "within_seconds"))
+                let start = field("within_seconds"), end = field("within_last_seconds")
+                guard (start == nil) != (end == nil), let within = start ?? end else {
+                    throw fail(keyNode, "rule '\(id)' needs one of 'within_seconds' (from the start) or 'within_last_seconds' (before the end) with 'required_phrases'")
+                }
+                test = .requiredPhrase(try strings(what.value, "required_phrases"), within: try seconds(within, start == nil ? "within_last_seconds" : "within_seconds"),
+                                       speaker: try speaker(field("speaker"), default: "bot"), fromEnd: end != nil)
             }
             return QualityRule(id: id, description: description, severity: try severity(severityNode), check: test)
+        }
+
+        /// A rule's `speaker`: the caller, the bot, or the agent (a person's leg of a recorded or listen-only call).
+        func speaker(_ node: Node?, default fallback: String) throws(FlowError) -> String {
+            guard let node else { return fallback }
+            let speaker = try string(node, "speaker")
+            guard QualityRulesLoader.speakers.contains(speaker) else { throw fail(node, "speaker must be caller, bot or agent, not '\(speaker)'") }
+            return speaker
         }
     }
 }

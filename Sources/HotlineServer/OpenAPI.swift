@@ -60,7 +60,7 @@ enum OpenAPIDocument {
   },
   "security": [{"bearer": []}, {"apiKey": []}],
   "paths": {
-    "/v1/qa/calls": {"get": {"summary": "Stored calls, newest first (role qa)", "parameters": [
+    "/v1/qa/calls": {"get": {"summary": "Stored calls, newest first or review first (role qa)", "parameters": [
       {"name": "q", "in": "query", "description": "words said (all of them)", "schema": {"type": "string"}},
       {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
       {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
@@ -71,6 +71,9 @@ enum OpenAPIDocument {
       {"name": "severity", "in": "query", "schema": {"type": "string", "enum": ["info", "warning", "critical"]}},
       {"name": "min_score", "in": "query", "schema": {"type": "number"}},
       {"name": "max_score", "in": "query", "schema": {"type": "number"}},
+      {"name": "agent", "in": "query", "description": "calls the agent took (recorded calls)", "schema": {"type": "string"}},
+      {"name": "order", "in": "query", "description": "newest first, or risk: critical findings, then the lowest scores, first",
+       "schema": {"type": "string", "enum": ["newest", "risk"], "default": "newest"}},
       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
       {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
       "responses": {"200": {"description": "calls and the total matching"}, "400": {"description": "a bad parameter"},
@@ -92,7 +95,7 @@ enum OpenAPIDocument {
                    "description": "greeting, understanding, resolution, handoff, compliance"},
         "comment": {"type": "string", "maxLength": 10000}}}}}},
       "responses": {"200": {"description": "the saved review"}, "400": {"description": "a bad score"}, "404": {"description": "no such call"}}}},
-    "/v1/qa/report": {"get": {"summary": "Totals: calls, containment, handoffs, intents, findings, scores (role qa)",
+    "/v1/qa/report": {"get": {"summary": "Totals: calls, containment, handoffs, intents, findings, scores, agents' scorecards (role qa)",
       "parameters": [{"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
                      {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}}],
       "responses": {"200": {"description": "the report"}}}},

@@ -116,6 +116,10 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
             "CREATE TABLE nodes (name TEXT PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL)",
             "CREATE TABLE web_sessions (digest TEXT PRIMARY KEY, key_name TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
         ],
+        [
+            "ALTER TABLE calls ADD COLUMN agent TEXT",
+            "CREATE INDEX calls_agent ON calls (agent) WHERE agent IS NOT NULL",
+        ],
     ]
 
     // MARK: Writes
@@ -125,15 +129,15 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
     public func save(call: CallRecord) async throws {
         try await client.query("""
             INSERT INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, outcome_reason, end_reason, duration, intent,
-                handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors)
+                handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors, agent)
             VALUES (\(call.id), \(call.gateway.rawValue), \(call.callerNumber), \(call.node), \(call.startedAt), \(call.endedAt),
                 \(call.status.rawValue), \(call.outcomeReason), \(call.endReason), \(call.duration), \(call.intent), \(call.handoffQueue), \(call.handoffReason), \(call.handoffSummary),
-                \(call.score), \(call.worstSeverity?.rawValue), \(StoreCoding.json(call.errors))::jsonb)
+                \(call.score), \(call.worstSeverity?.rawValue), \(StoreCoding.json(call.errors))::jsonb, \(call.agent))
             ON CONFLICT (id) DO UPDATE SET gateway = EXCLUDED.gateway, caller_number = EXCLUDED.caller_number, node = EXCLUDED.node,
                 started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, status = EXCLUDED.status, outcome_reason = EXCLUDED.outcome_reason, end_reason = EXCLUDED.end_reason,
                 duration = EXCLUDED.duration, intent = EXCLUDED.intent, handoff_queue = EXCLUDED.handoff_queue,
                 handoff_reason = EXCLUDED.handoff_reason, handoff_summary = EXCLUDED.handoff_summary, score = EXCLUDED.score,
-                worst_severity = EXCLUDED.worst_severity, errors = EXCLUDED.errors
+                worst_severity = EXCLUDED.worst_severity, errors = EXCLUDED.errors, agent = EXCLUDED.agent
             WHERE calls.status = 'live' OR EXCLUDED.status <> 'live'
             """, logger: logger)
     }
@@ -183,7 +187,7 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
 
     static let callColumns = """
         id, gateway, caller_number, node, started_at, ended_at, status, end_reason, duration, intent, handoff_queue, handoff_reason,
-        handoff_summary, score, worst_severity, errors::text, outcome_reason
+        handoff_summary, score, worst_severity, errors::text, outcome_reason, agent
         """
 
     public func call(id: String) async throws -> CallRecord? {
@@ -256,7 +260,7 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
         let offset = bind(query.offset)
         let columns = Self.callColumns.split(separator: ",").map { "c." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
         let calls = try await calls(PostgresQuery(
-            unsafeSQL: "SELECT \(columns) FROM calls c \(filter) ORDER BY c.started_at DESC, c.id LIMIT \(limit) OFFSET \(offset)", binds: binds))
+            unsafeSQL: "SELECT \(columns) FROM calls c \(filter) \(StoreCoding.orderClause(query.order)) LIMIT \(limit) OFFSET \(offset)", binds: binds))
         return CallPage(calls: calls, total: total)
     }
 
@@ -403,7 +407,7 @@ public final class PostgresTranscriptStore: TranscriptStore, FeedRelay {
                 intent: try r[9].decode(String?.self), handoffQueue: try r[10].decode(String?.self), handoffReason: try r[11].decode(String?.self),
                 handoffSummary: try r[12].decode(String?.self), score: try r[13].decode(Double?.self),
                 worstSeverity: try r[14].decode(String?.self).flatMap(Severity.init(rawValue:)),
-                errors: StoreCoding.decode([String].self, try r[15].decode(String.self), default: [])))
+                errors: StoreCoding.decode([String].self, try r[15].decode(String.self), default: []), agent: try r[17].decode(String?.self)))
         }
         return result
     }

@@ -78,6 +78,9 @@ public final class SQLiteTranscriptStore: TranscriptStore {
                 CREATE TABLE web_sessions (digest TEXT PRIMARY KEY, key_name TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL);
                 """)
         }
+        migrator.registerMigration("v3: agents") { db in
+            try db.execute(sql: "ALTER TABLE calls ADD COLUMN agent TEXT; CREATE INDEX calls_agent ON calls(agent) WHERE agent IS NOT NULL;")
+        }
         try migrator.migrate(pool)
     }
 
@@ -87,11 +90,11 @@ public final class SQLiteTranscriptStore: TranscriptStore {
         try await pool.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO calls (id, gateway, caller_number, node, started_at, ended_at, status, outcome_reason, end_reason, duration,
-                    intent, handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    intent, handoff_queue, handoff_reason, handoff_summary, score, worst_severity, errors, agent)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [call.id, call.gateway.rawValue, call.callerNumber, call.node, call.startedAt.timeIntervalSince1970,
                                  call.endedAt?.timeIntervalSince1970, call.status.rawValue, call.outcomeReason, call.endReason, call.duration, call.intent, call.handoffQueue,
-                                 call.handoffReason, call.handoffSummary, call.score, call.worstSeverity?.rawValue, StoreCoding.json(call.errors)])
+                                 call.handoffReason, call.handoffSummary, call.score, call.worstSeverity?.rawValue, StoreCoding.json(call.errors), call.agent])
         }
     }
 
@@ -183,7 +186,7 @@ public final class SQLiteTranscriptStore: TranscriptStore {
         let pageArguments = StatementArguments(arguments + [query.limit, query.offset])
         return try await pool.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls c \(filter)", arguments: countArguments) ?? 0
-            let calls = try Row.fetchAll(db, sql: "SELECT c.* FROM calls c \(filter) ORDER BY c.started_at DESC, c.id LIMIT ? OFFSET ?",
+            let calls = try Row.fetchAll(db, sql: "SELECT c.* FROM calls c \(filter) \(StoreCoding.orderClause(query.order)) LIMIT ? OFFSET ?",
                                          arguments: pageArguments).map(Self.call)
             return CallPage(calls: calls, total: total)
         }
@@ -311,7 +314,7 @@ public final class SQLiteTranscriptStore: TranscriptStore {
             status: StoreCoding.status(row["status"]), outcomeReason: row["outcome_reason"], endReason: row["end_reason"], duration: row["duration"], intent: row["intent"], handoffQueue: row["handoff_queue"],
             handoffReason: row["handoff_reason"], handoffSummary: row["handoff_summary"], score: row["score"],
             worstSeverity: (row["worst_severity"] as String?).flatMap(Severity.init(rawValue:)),
-            errors: StoreCoding.decode([String].self, row["errors"], default: []))
+            errors: StoreCoding.decode([String].self, row["errors"], default: []), agent: row["agent"])
     }
 
     static func utterance(_ row: Row) -> UtteranceRecord {

@@ -48,6 +48,7 @@ enum StoreCoding {
         if let status = query.status { conditions.append("c.status = \(bind(.text(status.rawValue)))") }
         if let intent = query.intent { conditions.append("c.intent = \(bind(.text(intent)))") }
         if let number = query.callerNumber { conditions.append("c.caller_number = \(bind(.text(number)))") }
+        if let agent = query.agent { conditions.append("c.agent = \(bind(.text(agent)))") }
         if let rule = query.rule { conditions.append("EXISTS (SELECT 1 FROM findings f WHERE f.call_id = c.id AND f.rule = \(bind(.text(rule))))") }
         if let severity = query.severity {
             conditions.append("c.worst_severity IN (\(severities(atLeast: severity).map { bind(.text($0)) }.joined(separator: ", ")))")
@@ -55,6 +56,19 @@ enum StoreCoding {
         if let minimum = query.minimumScore { conditions.append("c.score >= \(bind(.number(minimum)))") }
         if let maximum = query.maximumScore { conditions.append("c.score <= \(bind(.number(maximum)))") }
         return conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+    }
+
+    /// A query's order as an `ORDER BY` clause over `calls c`.
+    static func orderClause(_ order: CallOrder) -> String {
+        switch order {
+        case .newest:
+            "ORDER BY c.started_at DESC, c.id"
+        case .risk:
+            """
+            ORDER BY CASE WHEN c.status = 'live' THEN 1 ELSE 0 END, CASE WHEN c.worst_severity = 'critical' THEN 0 ELSE 1 END,
+                COALESCE(c.score, 100), c.started_at DESC, c.id
+            """
+        }
     }
 
     /// Severities at least as serious as `severity` (for "worst finding ≥" filters).

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and comparisons (not pass/fail tests).",
-        subcommands: [TranscribeBench.self, CallsBench.self, ServeBench.self, StoreBench.self, LedgerBench.self, CardsBench.self, SoakBench.self, UnderstandingBench.self, EndpointBench.self]
+        subcommands: [TranscribeBench.self, CallsBench.self, ServeBench.self, StoreBench.self, LedgerBench.self, CardsBench.self, SoakBench.self, UnderstandingBench.self, EndpointBench.self, ImportBench.self]
     )
 }
 

@@ -10,12 +10,12 @@ import Logging
 struct QACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qa",
-        abstract: "Review stored calls: list and search, show one, export, report totals.",
+        abstract: "Review stored calls: list and search, show one, export, report totals; import recorded calls.",
         discussion: """
             Reads the transcript store `hotline serve` writes: --store, else HOTLINE_STORE, else the store in --config, \
             else sqlite:.hotline/calls.sqlite.
             """,
-        subcommands: [QAList.self, QAShow.self, QAExport.self, QAReport.self]
+        subcommands: [QAList.self, QAShow.self, QAExport.self, QAReport.self, QAAgents.self, QAImport.self]
     )
 }
 
@@ -40,7 +40,8 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    func open() async throws -> any TranscriptStore {
+    /// Opens the store; `creating`: an SQLite store that does not exist yet is made (else it is an error: nothing to read).
+    func open(creating: Bool = false) async throws -> any TranscriptStore {
         var url = store ?? ProcessInfo.processInfo.environment["HOTLINE_STORE"]
         if url == nil {
             do {
@@ -50,8 +51,14 @@ struct StoreOptions: ParsableArguments {
             }
         }
         guard let url, url != "none" else { throw ValidationError("no transcript store is configured (store: none)") }
-        if !url.hasPrefix("postgres"), !FileManager.default.fileExists(atPath: url.hasPrefix("sqlite:") ? String(url.dropFirst(7)) : url) {
-            throw ValidationError("no store at \(url): run `hotline serve` first, or pass --store")
+        if !url.hasPrefix("postgres") {
+            let path = url.hasPrefix("sqlite:") ? String(url.dropFirst(7)) : url
+            if creating {
+                let directory = (path as NSString).deletingLastPathComponent
+                if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            } else if !FileManager.default.fileExists(atPath: path) {
+                throw ValidationError("no store at \(url): run `hotline serve` first, or pass --store")
+            }
         }
         var logger = Logger(label: "hotline.qa")
         logger.logLevel = .error
@@ -79,6 +86,10 @@ struct CallFilters: ParsableArguments {
     var minScore: Double?
     @Option(help: "QA score at most.")
     var maxScore: Double?
+    @Option(help: "Calls the agent took (recorded calls).")
+    var agent: String?
+    @Flag(help: "Review first: calls with a critical finding, then the lowest scores, first (else newest first).")
+    var reviewFirst = false
 
     func query(text: String?, limit: Int, offset: Int) throws -> CallQuery {
         var outcome: CallStatus?
@@ -89,7 +100,8 @@ struct CallFilters: ParsableArguments {
             outcome = value
         }
         return CallQuery(text: text, from: try Self.date(from, "--from"), to: try Self.date(to, "--to"), status: outcome, intent: intent, rule: rule,
-                         minimumScore: minScore, maximumScore: maxScore, limit: limit, offset: offset)
+                         minimumScore: minScore, maximumScore: maxScore, agent: agent, order: reviewFirst ? .risk : .newest, limit: limit,
+                         offset: offset)
     }
 
     static func date(_ text: String?, _ name: String) throws -> Date? {
@@ -100,7 +112,8 @@ struct CallFilters: ParsableArguments {
 }
 
 struct QAList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List calls, newest first; --search looks for words said.")
+    static let configuration = CommandConfiguration(commandName: "list",
+                                                    abstract: "List calls, newest first (or --review-first); --search looks for words said.")
 
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var filters: CallFilters
@@ -127,7 +140,8 @@ struct QAList: AsyncParsableCommand {
         for call in page.calls {
             let score = call.score.map { String(format: "%3.0f", $0) } ?? "  –"
             print("\(call.id)  \(QAOutput.date(call.startedAt))  \(call.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  "
-                  + "score \(score)  \(String(format: "%5.1f s", call.duration))  \(call.intent ?? "–")" + (call.handoffQueue.map { " → \($0)" } ?? ""))
+                  + "score \(score)  \(String(format: "%5.1f s", call.duration))  \(call.intent ?? "–")" + (call.handoffQueue.map { " → \($0)" } ?? "")
+                  + (call.agent.map { "  agent \($0)" } ?? ""))
         }
     }
 }
@@ -154,8 +168,12 @@ struct QAShow: AsyncParsableCommand {
         let call = detail.call
         print("call \(call.id) (\(call.gateway.rawValue), node \(call.node)) — \(call.status.rawValue), \(String(format: "%.1f", call.duration)) s, started \(QAOutput.date(call.startedAt))")
         if let reason = call.outcomeReason { print("outcome: \(reason)") }
+        if let caller = call.callerNumber { print("caller: \(caller)") }
+        if let agent = call.agent { print("agent: \(agent)") }
         if let intent = call.intent { print("intent: \(intent)") }
-        if let queue = call.handoffQueue { print("handed to \(queue): \(call.handoffReason ?? "")") }
+        if let queue = call.handoffQueue {
+            print(call.gateway == .recording ? "queue: \(queue)" : "handed to \(queue): \(call.handoffReason ?? "")")
+        }
         print("QA score: \(call.score.map { String(format: "%.0f", $0) } ?? "–")")
         let findings = Dictionary(grouping: detail.findings.filter { $0.utterance != nil }, by: { $0.utterance! })
         print("")
@@ -226,10 +244,8 @@ struct QAExport: AsyncParsableCommand {
     }
 }
 
-struct QAReport: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Totals: calls, containment rate, handoffs by reason, top intents, findings by rule, average scores.")
-
+/// The period a report covers, the store it reads, and its output.
+struct ReportPeriod: ParsableArguments {
     @OptionGroup var storeOptions: StoreOptions
     @Option(help: "From this date (2026-11-25 or 2026-11-25T10:00:00Z).")
     var from: String?
@@ -238,10 +254,21 @@ struct QAReport: AsyncParsableCommand {
     @Flag(help: "JSON output.")
     var json = false
 
-    func run() async throws {
+    func report() async throws -> CallReport {
         let (start, end) = (try CallFilters.date(from, "--from"), try CallFilters.date(to, "--to"))
-        let report = try await storeOptions.withStore { store in try await store.report(from: start, to: end) }
-        if json {
+        return try await storeOptions.withStore { store in try await store.report(from: start, to: end) }
+    }
+}
+
+struct QAReport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Totals: calls, containment rate, handoffs by reason, top intents, findings by rule, average scores.")
+
+    @OptionGroup var period: ReportPeriod
+
+    func run() async throws {
+        let report = try await period.report()
+        if period.json {
             print(QAOutput.json(report))
             return
         }
@@ -258,6 +285,40 @@ struct QAReport: AsyncParsableCommand {
             }
         }
     }
+}
+
+struct QAAgents: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agents",
+        abstract: "Agents' scorecards: calls, average and lowest QA score, calls with a critical finding, the rules found most; best first.")
+
+    @OptionGroup var period: ReportPeriod
+
+    func run() async throws {
+        let agents = try await period.report().agents
+        if period.json {
+            print(QAOutput.json(agents))
+            return
+        }
+        guard !agents.isEmpty else {
+            print("no agents' calls" + (period.from == nil && period.to == nil ? "" : " in this period"))
+            return
+        }
+        let width = max(5, agents.map(\.agent.count).max() ?? 0)
+        print("agent".padding(toLength: width, withPad: " ", startingAt: 0) + "  calls  average  lowest  critical  found most")
+        for card in agents {
+            func score(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "–" }
+            let worst = card.worstRules().map { "\($0.rule) ×\($0.findings)" }.joined(separator: ", ")
+            print(card.agent.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(format: "%5d", card.calls)
+                  + "  " + score(card.averageScore).leftPadded(7) + "  " + score(card.lowestScore).leftPadded(6) + "  " + String(format: "%8d", card.criticalCalls)
+                  + "  " + (worst.isEmpty ? "none" : worst))
+        }
+    }
+}
+
+extension String {
+    /// The string right-aligned in `width` characters.
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
 
 enum QAOutput {

@@ -67,6 +67,39 @@ struct QualityRulesTests {
         #expect(try Self.run([("bot", "Hello.", nil), ("caller", "hello there", "affirm")], disclosure: false).fired == ["disclosure_missing"])
     }
 
+    @Test("agent rules: greeting, recording notice and closing said by the agent in time; rude words; nothing for a call without an agent")
+    func agentRules() throws {
+        let rules = try QualityRulesLoader.load(path: Self.rulesPath.replacingOccurrences(of: "rules.yaml", with: "agent-rules.yaml"))
+        /// Lines as (speaker, text, start); the call lasts until the last line's end.
+        func fired(_ lines: [(String, String, Double)]) -> [String] {
+            var checker = QualityChecker(rules: rules, callId: "call")
+            for (sequence, (speaker, text, start)) in lines.enumerated() {
+                _ = checker.observe(UtteranceRecord(callId: "call", sequence: sequence, speaker: speaker, text: text, start: start, end: start + 2),
+                                    rawText: text)
+            }
+            _ = checker.finish(duration: (lines.map(\.2).max() ?? 0) + 2, status: .completed)
+            return checker.findings.map(\.rule).sorted()
+        }
+        let greeting = ("agent", "thank you for calling first bank my name is sarah this call may be recorded", 1.0)
+        let closing = ("agent", "is there anything else i can help you with", 100.0)
+        #expect(fired([greeting, ("caller", "i lost my card", 10), closing]) == [])
+        // Said by the caller, or too late, a phrase does not count for the agent.
+        #expect(fired([("caller", "thank you for calling my name is sam this call may be recorded", 1), ("agent", "okay", 5), closing])
+            == ["agent_greeting", "recording_notice"])
+        #expect(fired([("agent", "hello", 1), ("caller", "hi", 3), ("agent", "thank you for calling this call may be recorded", 70), closing])
+            == ["agent_greeting", "recording_notice"])
+        // A closing early in a long call is not a closing.
+        #expect(fired([greeting, ("agent", "anything else", 5), ("caller", "well", 100)]) == ["agent_closing"])
+        #expect(fired([greeting, ("agent", "calm down that is not my problem", 20), closing]) == ["agent_rude"])
+        // Set phrases as people vary them: stemmed, and up to two words slipped into a phrase of three or more.
+        #expect(fired([("agent", "thanks so much for calling first bank", 1), ("agent", "we record calls for training", 5), ("caller", "hi", 8), closing]) == [])
+        #expect(fired([greeting, ("agent", "it is not really my own problem", 20), closing]) == ["agent_rude"])
+        #expect(fired([greeting, ("agent", "it is not at all like my problem", 20), closing]) == [], "three words slipped in are too many")
+        #expect(fired([greeting, ("agent", "calm it all down", 20), closing]) == [], "a two-word phrase is said as written")
+        // A mono recording: one "mixed" speaker, which no rule scoped to a speaker judges.
+        #expect(fired([("mixed", "what do you want calm down", 1), ("mixed", "whatever", 50)]) == [])
+    }
+
     @Test("a request for a person that is handed over is not a finding")
     func agentRequestHonoured() throws {
         let handoff = CallEventRecord(callId: "call", sequence: 0, kind: "handoff", at: 4, detail: "general")
@@ -95,6 +128,9 @@ struct QualityRulesTests {
         ("rules:\n  x:\n    severity: info\n    phrases: [a]\n    silence_seconds: 3\n", "2:3", "needs exactly one of"),
         ("rules:\n  x:\n    severity: info\n    confidence_below: 3\n", "4:23", "at most 1"),
         ("rulez: {}\n", "1:1", "unknown key 'rulez'"),
+        ("rules:\n  x:\n    severity: info\n    speaker: boss\n    phrases: [a]\n", "4:14", "speaker must be caller, bot or agent"),
+        ("rules:\n  x:\n    severity: info\n    required_phrases: [a]\n", "2:3", "needs one of 'within_seconds'"),
+        ("rules:\n  x:\n    severity: info\n    within_seconds: 5\n    within_last_seconds: 5\n    required_phrases: [a]\n", "2:3", "needs one of"),
     ])
     func malformed(text: String, position: String, problem: String) {
         #expect {

@@ -127,6 +127,76 @@ struct QAPageTests {
         }
     }
 
+    /// Agents' recorded calls in the store: the agents page ranks the agent who most needs coaching last, their name
+    /// opens their calls review first, and the review-first list puts the critical and lowest-scored calls on top.
+    @Test func agentsPageAndReviewFirst() async throws {
+        try await withScratchStore(.sqlite) { scratch in
+            let store = try await scratch.open()
+            let now = Date()
+            // (id, agent, score, critical finding?, rule, hours ago)
+            let seeded: [(String, String, Double, Bool, String?, Double)] = [
+                ("rec-a1", "Sarah", 100, false, nil, 30), ("rec-a2", "Sarah", 98, false, "agent_closing", 2),
+                ("rec-b1", "Mike", 90, false, "agent_closing", 28), ("rec-b2", "Mike", 80, false, "agent_greeting", 3),
+                ("rec-c1", "Rob", 60, true, "recording_notice", 26), ("rec-c2", "Rob", 38, true, "agent_rude", 1),
+            ]
+            for (id, agent, score, critical, rule, hoursAgo) in seeded {
+                let start = now.addingTimeInterval(-hoursAgo * 3600)
+                try await store.append(utterance: UtteranceRecord(callId: id, sequence: 0, speaker: "agent", text: "thank you for calling", start: 0.5, end: 2))
+                try await store.append(utterance: UtteranceRecord(callId: id, sequence: 1, speaker: "caller", text: "i lost my card", start: 2.5, end: 4))
+                if let rule {
+                    try await store.append(finding: Finding(callId: id, sequence: 0, rule: rule, severity: critical ? .critical : .info, utterance: nil,
+                                                            at: 0, message: "seeded"))
+                }
+                try await store.save(call: CallRecord(id: id, gateway: .recording, node: "import", startedAt: start, endedAt: start.addingTimeInterval(60),
+                                                      status: .completed, duration: 60, handoffQueue: "cards", score: score,
+                                                      worstSeverity: rule == nil ? nil : critical ? .critical : .info, agent: agent))
+            }
+            let fixture = try QualityFixture.make(store: store)
+            try await TestServer.run(bot: ChattyBot(), quality: fixture.quality) { server in
+                let browser = try await Browser.start()
+                do {
+                    let site = "http://127.0.0.1:\(server.http)"
+                    func shot(_ name: String) async throws { try await browser.screenshot("\(Self.artifacts)/\(name).png") }
+                    try await browser.go(site + "/qa/agents")
+                    try await browser.wait("document.querySelector('#key')")
+                    try await browser.type(Keys.qa, into: "#key")
+                    try await browser.clickAndLoad("#login")
+                    try await browser.wait("document.querySelectorAll('#agents tr.agent').length === 3")
+                    let order = try await browser.run("return [...document.querySelectorAll('#agents tr.agent')].map(r => r.dataset.agent).join(',')") as? String
+                    #expect(order == "Sarah,Mike,Rob", "best first, the worst agent last")
+                    let rob = try await browser.run("return document.querySelector('#agents tr.agent[data-agent=Rob]').innerText") as? String ?? ""
+                    #expect(rob.contains("49") && rob.contains("38") && rob.contains("agent_rude"), "average, lowest and the rules found: \(rob)")
+                    #expect(try await browser.run("return document.querySelectorAll('#agents svg.spark').length") as? Int == 3, "a trend per agent")
+                    try await shot("10-agents")
+
+                    // An agent's calls, review first.
+                    try await browser.clickAndLoad("#agents tr.agent[data-agent=Rob] a")
+                    try await browser.wait("document.querySelectorAll('#results tbody tr').length === 2")
+                    let robCalls = try await browser.run("return [...document.querySelectorAll('#results tbody tr')].map(r => r.lastElementChild.textContent).join(',')") as? String
+                    #expect(robCalls == "rec-c2,rec-c1", "the lowest score first")
+
+                    // The review-first list over everyone: critical findings first, then the lowest scores.
+                    try await browser.go(site + "/qa?order=risk")
+                    try await browser.wait("document.querySelectorAll('#results tbody tr').length === 6")
+                    let ranked = try await browser.run("return [...document.querySelectorAll('#results tbody tr')].map(r => r.lastElementChild.textContent).join(',')") as? String
+                    #expect(ranked == "rec-c2,rec-c1,rec-b2,rec-b1,rec-a2,rec-a1", "\(ranked ?? "")")
+                    #expect(try await browser.run("return document.body.innerText.includes('Calls to review first')") as? Bool == true)
+                    try await shot("11-review-first")
+
+                    // The call page shows both speakers' lines.
+                    try await browser.go(site + "/qa/calls/rec-c2")
+                    try await browser.wait("document.querySelectorAll('#transcript tr.line.agent').length === 1 && document.querySelectorAll('#transcript tr.line.caller').length === 1")
+                    try await shot("12-agent-call")
+                } catch {
+                    try? await browser.screenshot("\(Self.artifacts)/failure-agents.png")
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
+            }
+        }
+    }
+
     /// The database goes away while a supervisor watches the calls page (PostgreSQL through a proxy whose plug is
     /// pulled): the page says so at once, still shows the live call, a reload gets the outage page (503) with the live
     /// call instead of a spinner, and the page comes back by itself when the database does.

@@ -76,7 +76,9 @@ struct StoreTests {
             try await store.append(utterance: line("b", 0, "what is my balance"))
             try await store.append(utterance: line("b", 1, "my card number is ************1234"))
             try await store.append(finding: Finding(callId: "b", sequence: 0, rule: "sensitive_data", severity: .critical, utterance: 1, at: 3, message: "x"))
-            try await store.save(call: call("c", at: 2 * hour, status: .live))
+            var agentCall = call("c", at: 2 * hour, status: .live)
+            agentCall.agent = "Sarah"
+            try await store.save(call: agentCall)
             try await store.append(utterance: line("c", 0, "hello"))
 
             func ids(_ query: CallQuery) async throws -> [String] { try await store.calls(matching: query).calls.map(\.id) }
@@ -94,6 +96,9 @@ struct StoreTests {
             #expect(try await ids(CallQuery(maximumScore: 70)) == ["b"])
             #expect(try await ids(CallQuery(from: base.addingTimeInterval(hour / 2), to: base.addingTimeInterval(1.5 * hour))) == ["b"])
             #expect(try await ids(CallQuery(callerNumber: "+15550100")).count == 3)
+            #expect(try await ids(CallQuery(agent: "Sarah")) == ["c"])
+            let (withAgent, without) = (try await store.call(id: "c"), try await store.call(id: "a"))
+            #expect(withAgent?.agent == "Sarah" && without != nil && without?.agent == nil)
             let page = try await store.calls(matching: CallQuery(limit: 2, offset: 2))
             #expect(page.calls.map(\.id) == ["a"])
             #expect(page.total == 3)

@@ -2,6 +2,15 @@ public import Foundation
 
 // MARK: - Queries
 
+/// How a list of calls is ordered.
+public enum CallOrder: String, Sendable, Equatable, CaseIterable, Codable {
+    /// Newest first.
+    case newest
+    /// Review first: finished calls with a critical finding, then by QA score, lowest first (newest first among
+    /// equals); live calls last. A reviewer's hour goes to the calls that matter.
+    case risk
+}
+
 /// Which calls to list.
 public struct CallQuery: Sendable, Equatable {
     /// Full-text search over the transcripts (words; all must occur in one call).
@@ -24,6 +33,10 @@ public struct CallQuery: Sendable, Equatable {
     public var maximumScore: Double?
     /// The caller's number.
     public var callerNumber: String?
+    /// The agent who took the call.
+    public var agent: String?
+    /// The order of the calls: newest first, or the ones most worth a reviewer's time first.
+    public var order: CallOrder
     /// Page size.
     public var limit: Int
     /// Calls to skip (newest first).
@@ -32,7 +45,7 @@ public struct CallQuery: Sendable, Equatable {
     /// Makes a query; everything unset matches all calls.
     public init(text: String? = nil, from: Date? = nil, to: Date? = nil, status: CallStatus? = nil, intent: String? = nil, rule: String? = nil,
                 severity: Severity? = nil, minimumScore: Double? = nil, maximumScore: Double? = nil, callerNumber: String? = nil,
-                limit: Int = 50, offset: Int = 0) {
+                agent: String? = nil, order: CallOrder = .newest, limit: Int = 50, offset: Int = 0) {
         self.text = text
         self.from = from
         self.to = to
@@ -43,6 +56,8 @@ public struct CallQuery: Sendable, Equatable {
         self.minimumScore = minimumScore
         self.maximumScore = maximumScore
         self.callerNumber = callerNumber
+        self.agent = agent
+        self.order = order
         self.limit = limit
         self.offset = offset
     }
@@ -110,6 +125,8 @@ public struct CallReport: Sendable, Equatable, Codable {
     public var scoreByDay: [Date: Double]
     /// Findings per day.
     public var findingsByDay: [Date: Int]
+    /// The agents' scorecards (calls with an agent: recorded and listen-only calls), best average score first.
+    public var agents: [AgentScorecard]
 
     /// An empty report.
     public init() {
@@ -129,6 +146,7 @@ public struct CallReport: Sendable, Equatable, Codable {
         callsPerHour = [:]
         scoreByDay = [:]
         findingsByDay = [:]
+        agents = []
     }
 
     /// Finished calls the bot answered (every outcome but live and the bot-less `completed`).
@@ -174,6 +192,7 @@ public struct CallReport: Sendable, Equatable, Codable {
         report.scoreByDay = dayScores.mapValues { $0.reduce(0, +) / Double($0.count) }
         let reviewScores = reviews.compactMap(\.percentage)
         report.averageReviewScore = reviewScores.isEmpty ? nil : reviewScores.reduce(0, +) / Double(reviewScores.count)
+        report.agents = AgentScorecard.build(calls: calls, findings: findings, reviews: reviews, calendar: calendar)
         return report
     }
 
@@ -197,5 +216,63 @@ extension Calendar {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         return calendar
+    }
+}
+
+/// One agent's calls in a period, as a QA lead compares agents: how many, how they scored, what went wrong most, and
+/// the trend.
+public struct AgentScorecard: Sendable, Equatable, Codable {
+    /// The agent.
+    public var agent: String
+    /// Calls they took.
+    public var calls: Int
+    /// Mean QA score of those that have one.
+    public var averageScore: Double?
+    /// The lowest QA score.
+    public var lowestScore: Double?
+    /// Calls with a critical finding.
+    public var criticalCalls: Int
+    /// Findings by rule.
+    public var findingsByRule: [String: Int]
+    /// Mean QA score per day (UTC day `2026-11-30` → score).
+    public var scoreByDay: [String: Double]
+    /// Mean reviewer score (0…100) of their reviewed calls.
+    public var averageReviewScore: Double?
+
+    /// The rules found most often, most first (ties by name), at most `count`.
+    public func worstRules(_ count: Int = 3) -> [(rule: String, findings: Int)] {
+        findingsByRule.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(count).map { ($0.key, $0.value) }
+    }
+
+    /// Scorecards of the agents of `calls`, best average score first (an agent with no score last; ties by name).
+    public static func build(calls: [CallRecord], findings: [Finding], reviews: [Review], calendar: Calendar = .utc) -> [AgentScorecard] {
+        let agentCalls = calls.filter { $0.agent != nil }
+        guard !agentCalls.isEmpty else { return [] }
+        let agentOf = Dictionary(agentCalls.map { ($0.id, $0.agent!) }, uniquingKeysWith: { first, _ in first })
+        var findingsByAgent: [String: [Finding]] = [:]
+        for finding in findings { if let agent = agentOf[finding.callId] { findingsByAgent[agent, default: []].append(finding) } }
+        var reviewsByAgent: [String: [Double]] = [:]
+        for review in reviews { if let agent = agentOf[review.callId], let score = review.percentage { reviewsByAgent[agent, default: []].append(score) } }
+        var dayFormat = Date.ISO8601FormatStyle().year().month().day()
+        dayFormat.timeZone = calendar.timeZone
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        let cards = Dictionary(grouping: agentCalls, by: { $0.agent! }).map { agent, calls -> AgentScorecard in
+            let scores = calls.compactMap(\.score)
+            let found = findingsByAgent[agent] ?? []
+            let critical = Set(found.filter { $0.severity == .critical }.map(\.callId))
+            var byDay: [String: [Double]] = [:]
+            for call in calls { if let score = call.score { byDay[call.startedAt.formatted(dayFormat), default: []].append(score) } }
+            return AgentScorecard(agent: agent, calls: calls.count, averageScore: mean(scores), lowestScore: scores.min(), criticalCalls: critical.count,
+                                  findingsByRule: Dictionary(grouping: found, by: \.rule).mapValues(\.count),
+                                  scoreByDay: byDay.compactMapValues(mean), averageReviewScore: mean(reviewsByAgent[agent] ?? []))
+        }
+        return cards.sorted { a, b in
+            switch (a.averageScore, b.averageScore) {
+            case let (x?, y?) where x != y: x > y
+            case (_?, nil): true
+            case (nil, _?): false
+            default: a.agent < b.agent
+            }
+        }
     }
 }

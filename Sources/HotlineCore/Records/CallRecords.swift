@@ -93,7 +93,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var duration: Double
     /// The caller's main intent (the topic), when one was understood.
     public var intent: String?
-    /// The queue the call was handed to.
+    /// The queue the call was handed to (for a recorded call, the queue it came through).
     public var handoffQueue: String?
     /// Why it was handed off.
     public var handoffReason: String?
@@ -105,12 +105,14 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var worstSeverity: Severity?
     /// Errors met during the call.
     public var errors: [String]
+    /// The agent who took the call (a recorded or listen-only call of a person), when known.
+    public var agent: String?
 
     /// Makes a record of a call that has just started.
     public init(id: String, gateway: Gateway, callerNumber: String? = nil, node: String = "", startedAt: Date = Date(), endedAt: Date? = nil,
                 status: CallStatus = .live, outcomeReason: String? = nil, endReason: String? = nil, duration: Double = 0, intent: String? = nil,
                 handoffQueue: String? = nil, handoffReason: String? = nil, handoffSummary: String? = nil, score: Double? = nil,
-                worstSeverity: Severity? = nil, errors: [String] = []) {
+                worstSeverity: Severity? = nil, errors: [String] = [], agent: String? = nil) {
         self.id = id
         self.gateway = gateway
         self.callerNumber = callerNumber
@@ -128,6 +130,7 @@ public struct CallRecord: Sendable, Equatable, Codable {
         self.score = score
         self.worstSeverity = worstSeverity
         self.errors = errors
+        self.agent = agent
     }
 
     /// Whether the bot finished the call without a person, having served the caller.

@@ -6,7 +6,7 @@ public import Foundation
 public struct QualityRule: Sendable, Equatable {
     /// What a rule checks.
     public enum Check: Sendable, Equatable {
-        /// Any of the phrases (matched on normalised words) in a line of `speaker` ("caller" or "bot").
+        /// Any of the phrases (matched on normalised words) in a line of `speaker` ("caller", "bot" or "agent").
         case phrases([String], speaker: String)
         /// The caller asked for a person (one of the intents, or one of the phrases) and the bot carried on without
         /// handing the call over.
@@ -21,8 +21,9 @@ public struct QualityRule: Sendable, Equatable {
         case handleTime(seconds: Double)
         /// A card or account number was spoken (it is redacted in what is stored).
         case sensitiveData
-        /// The bot must say one of the phrases within `within` seconds of the call's start.
-        case requiredPhrase([String], within: Double)
+        /// `speaker` ("bot", "agent" or "caller") must say one of the phrases within `within` seconds of the call's start,
+        /// or of its end (`fromEnd`: a closing). A call `speaker` is not on does not need it.
+        case requiredPhrase([String], within: Double, speaker: String = "bot", fromEnd: Bool = false)
         /// The call ended with one of these outcomes.
         case outcome([CallStatus])
         /// A system the bot needed (a webhook) failed and the caller heard the fallback.
@@ -95,9 +96,11 @@ public struct QualityChecker: Sendable {
     private var noMatchStreak = 0
     private var pendingAgentRequest: (utterance: Int, at: Double)?
     private var handedOff = false
-    private var botLines: [(text: [String], at: Double)] = []
+    /// Lines by speaker: their words and when they began.
+    private var spoken: [String: [(text: [String], at: Double)]] = [:]
     private var fired: Set<String> = []
-    private var phrasesByRule: [String: [[String]]]
+    /// Each rule's phrases: as written (for messages) and as stemmed words (for matching).
+    private var phrasesByRule: [String: [(text: String, words: [String])]]
     /// Questions the bot asked since the caller's request last moved on, by their words.
     private var questions: [String: Int] = [:]
     /// The caller asked the bot to repeat itself: the next bot line is not a repeated question.
@@ -110,11 +113,14 @@ public struct QualityChecker: Sendable {
     public init(rules: QualityRules, callId: String) {
         self.rules = rules
         self.callId = callId
-        var phrases: [String: [[String]]] = [:]
+        var phrases: [String: [(text: String, words: [String])]] = [:]
         for rule in rules.rules {
             switch rule.check {
-            case .phrases(let list, _), .requiredPhrase(let list, _), .ignoredAgentRequest(_, let list):
-                phrases[rule.id] = list.map(TextNormalizer.words)
+            case .phrases(let list, _), .requiredPhrase(let list, _, _, _), .ignoredAgentRequest(_, let list):
+                phrases[rule.id] = list.map { phrase in
+                    let words = TextNormalizer.words(phrase)
+                    return (words.joined(separator: " "), words.map(TextNormalizer.stem))
+                }
             default: break
             }
         }
@@ -129,7 +135,7 @@ public struct QualityChecker: Sendable {
     public mutating func observe(_ line: UtteranceRecord, rawText: String) -> [Finding] {
         var new: [Finding] = []
         let words = TextNormalizer.words(rawText)
-        if line.speaker == "bot" { botLines.append((words, line.start)) }
+        spoken[line.speaker, default: []].append((words, line.start))
         if line.speaker == "caller" {
             let set = Set(words)
             similarToLast = lastCaller.map { Self.similar($0.words, set) } ?? false
@@ -243,10 +249,14 @@ public struct QualityChecker: Sendable {
             switch rule.check {
             case .handleTime(let seconds) where duration > seconds:
                 new.append(make(rule, utterance: nil, at: seconds, String(format: "call lasted %.0f s (limit %.0f s)", duration, seconds)))
-            case .requiredPhrase(_, let within):
-                let said = botLines.contains { line in line.at <= within && firstPhrase(of: rule, in: line.text) != nil }
-                if !said, duration >= min(within, 1), !botLines.isEmpty {
-                    new.append(make(rule, utterance: nil, at: 0, "the bot did not say the required phrase within \(Int(within)) s"))
+            case .requiredPhrase(_, let within, let speaker, let fromEnd):
+                let lines = spoken[speaker] ?? []
+                let inTime = { (at: Double) in fromEnd ? at >= duration - within : at <= within }
+                let said = lines.contains { line in inTime(line.at) && firstPhrase(of: rule, in: line.text) != nil }
+                if !said, duration >= min(within, 1), !lines.isEmpty {
+                    let when = fromEnd ? "in the last \(Int(within)) s" : "within \(Int(within)) s"
+                    new.append(make(rule, utterance: nil, at: fromEnd ? max(0, duration - within) : 0,
+                                    "the \(speaker) did not say the required phrase \(when)"))
                 }
             case .ignoredAgentRequest:
                 if let request = pendingAgentRequest, !handedOff {
@@ -273,11 +283,24 @@ public struct QualityChecker: Sendable {
         return Double(a.intersection(b).count) / Double(a.union(b).count) >= 0.6
     }
 
+    /// Words a phrase of three words or more may have slipped in between its own ("thank you *very much* for calling",
+    /// "this call *may be* recorded", or a recognizer's stray word), as people vary a set phrase.
+    static let phraseSlack = 2
+
+    /// The first of a rule's phrases said in `words`: its words in order, stemmed ("recorded for training" meets "we
+    /// record for training"), with up to ``phraseSlack`` other words among them when it has three or more.
     private func firstPhrase(of rule: QualityRule, in words: [String]) -> String? {
         guard let phrases = phrasesByRule[rule.id] else { return nil }
-        for phrase in phrases where !phrase.isEmpty && words.count >= phrase.count {
-            for start in 0...(words.count - phrase.count) where Array(words[start..<start + phrase.count]) == phrase {
-                return phrase.joined(separator: " ")
+        let stems = words.map(TextNormalizer.stem)
+        for phrase in phrases where !phrase.words.isEmpty && stems.count >= phrase.words.count {
+            let slack = phrase.words.count >= 3 ? Self.phraseSlack : 0
+            for start in stems.indices where stems[start] == phrase.words[0] {
+                var matched = 1, skipped = 0, index = start + 1
+                while matched < phrase.words.count, index < stems.count, skipped <= slack {
+                    if stems[index] == phrase.words[matched] { matched += 1 } else { skipped += 1 }
+                    index += 1
+                }
+                if matched == phrase.words.count && skipped <= slack { return phrase.text }
             }
         }
         return nil

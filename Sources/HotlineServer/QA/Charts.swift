@@ -60,6 +60,18 @@ enum Chart {
         return frame(title, width: width, height: height, marks)
     }
 
+    /// A small line for a table cell (an agent's score by day), each point titled with its label and value.
+    static func sparkline(_ values: [(String, Double)], maximum: Double) -> String {
+        let width = 120.0, height = 28.0
+        let step = values.count > 1 ? (width - 6) / Double(values.count - 1) : 0
+        let points = values.enumerated().map { index, item in (3 + Double(index) * step, height - 3 - min(item.1, maximum) / maximum * (height - 6)) }
+        let dots = points.enumerated().map { index, point in
+            "<circle cx=\"\(f(point.0))\" cy=\"\(f(point.1))\" r=\"2\" fill=\"\(accent)\"><title>\(QAPage.escape(values[index].0)): \(Int(values[index].1.rounded()))</title></circle>"
+        }.joined()
+        return "<svg class=spark width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=img aria-label=\"score by day\">"
+            + "<polyline fill=\"none\" stroke=\"\(accent)\" stroke-width=\"1.5\" points=\"\(points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " "))\"/>\(dots)</svg>"
+    }
+
     /// A thin bar filled to `fraction`.
     static func meter(_ fraction: Double) -> String {
         let filled = max(0, min(1, fraction)) * 100

@@ -62,6 +62,14 @@ extension HotlineServer {
                 return Self.html(QAPage.dashboard(identity: identity, report: report, days: days, now: now))
             }
         }
+        router.get("qa/agents") { request, _ -> Response in
+            try await storePage(request, qa) { identity in
+                let days = min(max(Int(request.uri.queryParameters.get("days") ?? "30") ?? 30, 1), 365)
+                let now = Date()
+                let report = try await qa.store.report(from: now.addingTimeInterval(-Double(days) * 86_400), to: nil)
+                return Self.html(QAPage.agents(identity: identity, report: report, days: days, now: now))
+            }
+        }
         router.get("qa/static/qa.js") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=300"],
                      body: .init(byteBuffer: ByteBuffer(string: QAPage.script)))
@@ -148,7 +156,7 @@ enum QAPage {
     static func layout(title: String, identity: Identity?, body: String) -> String {
         let navigation = identity.map { identity in
             """
-            <nav><a href="/qa">Calls</a><a href="/qa/dashboard">Dashboard</a>
+            <nav><a href="/qa">Calls</a><a href="/qa?order=risk">Review first</a><a href="/qa/agents">Agents</a><a href="/qa/dashboard">Dashboard</a>
             <span class=who>\(escape(identity.name))</span><a href="/qa/logout">Log out</a></nav>
             """
         } ?? ""
@@ -187,10 +195,11 @@ enum QAPage {
             }.joined() + "</select>"
         }
         let liveCards = live.map(liveCard).joined()
+        let review = query.order == .risk
         let rows = page.calls.map { call in
             """
             <tr><td><a href="/qa/calls/\(escape(call.id))">\(escape(call.startedAt.formatted(dateFormat)))</a></td><td>\(badge(call.status))</td>
-            <td>\(escape(call.intent ?? "–"))</td><td>\(escape(call.handoffQueue ?? "–"))</td><td>\(clock(call.duration))</td>
+            <td>\(escape(call.intent ?? "–"))</td><td>\(escape(call.handoffQueue ?? "–"))</td><td>\(escape(call.agent ?? "–"))</td><td>\(clock(call.duration))</td>
             <td>\(score(call.score))</td><td class=mono>\(escape(call.callerNumber ?? "–"))</td><td class=mono>\(escape(String(call.id.prefix(13))))</td></tr>
             """
         }.joined()
@@ -202,7 +211,7 @@ enum QAPage {
         return layout(title: "Calls", identity: identity, body: """
             <section><h1>Live calls <span id=live-count class=count>\(live.count)</span></h1>
             <div id=live class=live data-feed="/v1/qa/feed">\(liveCards.isEmpty ? "<p class=\"muted empty\">No calls right now.</p>" : liveCards)</div></section>
-            <section><h1>Search calls</h1>
+            <section><h1>\(review ? "Calls to review first" : "Search calls")</h1>
             <form class=filters method=get action="/qa">
             <label class=wide>Words said <input name=q value="\(value("q"))" placeholder="e.g. lost card"></label>
             <label>From <input type=date name=from value="\(value("from"))"></label><label>To <input type=date name=to value="\(value("to"))"></label>
@@ -211,9 +220,11 @@ enum QAPage {
             <label>Finding <input name=rule value="\(value("rule"))" placeholder="any rule"></label>
             <label>Score ≥ <input type=number name=min_score min=0 max=100 value="\(value("min_score"))"></label>
             <label>Score ≤ <input type=number name=max_score min=0 max=100 value="\(value("max_score"))"></label>
+            <label>Agent <input name=agent value="\(value("agent"))" placeholder="any"></label>
+            <label>Order <select name=order><option value=newest>newest first</option><option value=risk\(review ? " selected" : "")>review first</option></select></label>
             <button type=submit>Search</button></form>
-            <p class=muted>\(page.total == 0 ? "No calls match." : "Calls \(first)–\(last) of \(page.total), newest first.")</p>
-            <table id=results><thead><tr><th>Started</th><th>Outcome</th><th>Intent</th><th>Queue</th><th>Length</th><th>QA score</th><th>Caller</th><th>Call id</th></tr></thead>
+            <p class=muted>\(page.total == 0 ? "No calls match." : "Calls \(first)–\(last) of \(page.total), \(review ? "review first: critical findings, then the lowest scores" : "newest first").")</p>
+            <table id=results><thead><tr><th>Started</th><th>Outcome</th><th>Intent</th><th>Queue</th><th>Agent</th><th>Length</th><th>QA score</th><th>Caller</th><th>Call id</th></tr></thead>
             <tbody>\(rows)</tbody></table><div class=pager>\(pager)</div></section>
             """)
     }
@@ -354,6 +365,34 @@ enum QAPage {
             <section class=chart>\(Chart.bars(report.findingsByRule, title: "QA findings by rule"))</section>
             <section class=chart>\(Chart.line(scoreDays, title: "Average QA score by day", maximum: 100))</section>
             </div>
+            """)
+    }
+
+    /// The agents' scorecards over the last `days`: calls, scores, calls with a critical finding, the rules found most,
+    /// and the trend; best average first, so the agent who most needs coaching is last. Each links to their calls,
+    /// review first.
+    static func agents(identity: Identity, report: CallReport, days: Int, now: Date) -> String {
+        let periods = [7, 30, 90].map { "<a class=\"button\(days == $0 ? " current" : "")\" href=\"/qa/agents?days=\($0)\">\($0) days</a>" }.joined()
+        let rows = report.agents.map { card in
+            let link = "/qa?agent=\(card.agent.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&order=risk"
+            let worst = card.worstRules().map { "\(escape($0.rule)) <span class=muted>×\($0.findings)</span>" }.joined(separator: ", ")
+            let trend = card.scoreByDay.sorted { $0.key < $1.key }.map { (String($0.key.suffix(5)), $0.value) }
+            return """
+                <tr class=agent data-agent="\(escape(card.agent))"><td><a href="\(escape(link))">\(escape(card.agent))</a></td><td>\(card.calls)</td>
+                <td>\(score(card.averageScore))</td><td>\(score(card.lowestScore))</td><td>\(card.criticalCalls)</td>
+                <td>\(worst.isEmpty ? "<span class=muted>none</span>" : worst)</td>
+                <td>\(card.averageReviewScore.map { String(Int($0.rounded())) } ?? "<span class=muted>–</span>")</td>
+                <td class=trend>\(trend.isEmpty ? "<span class=muted>–</span>" : Chart.sparkline(trend, maximum: 100))</td></tr>
+                """
+        }.joined()
+        return layout(title: "Agents", identity: identity, body: """
+            <section><h1>Agents</h1><div class=periods>\(periods)</div>
+            <p class=muted>Calls people took (recorded calls brought in with <code>hotline qa import</code>), scored by the agent
+            rules, best average first. An agent's name opens their calls, the ones to review first at the top.</p>
+            \(report.agents.isEmpty ? "<p class=\"muted empty\">No agents' calls in this period.</p>" : """
+            <table id=agents><thead><tr><th>Agent</th><th>Calls</th><th>Average score</th><th>Lowest</th><th>Calls with a critical finding</th>
+            <th>Found most</th><th>Reviewer score</th><th>Score by day</th></tr></thead><tbody>\(rows)</tbody></table>
+            """)</section>
             """)
     }
 

@@ -141,7 +141,7 @@ extension HotlineServer {
     }
 
     /// A call query from URL parameters (`q`, `from`, `to`, `status`, `intent`, `rule`, `severity`, `min_score`,
-    /// `max_score`, `limit`, `offset`); a bad value is a 400 naming the parameter.
+    /// `max_score`, `agent`, `order` (`newest` or `risk`), `limit`, `offset`); a bad value is a 400 naming the parameter.
     static func query(_ parameters: Parameters) throws -> CallQuery {
         func text(_ name: String) -> String? { parameters.get(name).flatMap { $0.isEmpty ? nil : $0 } }
         func number(_ name: String) throws -> Double? {
@@ -150,7 +150,14 @@ extension HotlineServer {
             return number
         }
         var query = CallQuery(text: text("q"), from: try date(text("from"), "from"), to: try date(text("to"), "to"), status: nil,
-                              intent: text("intent"), rule: text("rule"), minimumScore: try number("min_score"), maximumScore: try number("max_score"))
+                              intent: text("intent"), rule: text("rule"), minimumScore: try number("min_score"), maximumScore: try number("max_score"),
+                              agent: text("agent"))
+        if let order = text("order") {
+            guard let value = CallOrder(rawValue: order) else {
+                throw HTTPError(.badRequest, message: "order must be one of: \(CallOrder.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            query.order = value
+        }
         if let severity = text("severity") {
             guard let level = Severity(rawValue: severity) else { throw HTTPError(.badRequest, message: "severity must be info, warning or critical") }
             query.severity = level
@@ -252,6 +259,7 @@ struct ReportResponse: Encodable, Sendable {
     var callsPerHour: [String: Int]
     var scoreByDay: [String: Double]
     var findingsByDay: [String: Int]
+    var agents: [AgentScorecard]
 
     init(_ report: CallReport) {
         let format = Date.ISO8601FormatStyle()
@@ -277,6 +285,7 @@ struct ReportResponse: Encodable, Sendable {
         callsPerHour = keyedByText(report.callsPerHour)
         scoreByDay = keyedByText(report.scoreByDay)
         findingsByDay = keyedByText(report.findingsByDay)
+        agents = report.agents
     }
 }
 
