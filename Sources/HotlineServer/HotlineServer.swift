@@ -286,7 +286,8 @@ struct BodyLimit<Context: RequestContext>: RouterMiddleware {
             guard let length = Int(header.trimmingCharacters(in: .whitespaces)), length >= 0 else {
                 throw HTTPError(.badRequest, headers: [.connection: "close"], message: "Content-Length '\(header.prefix(40))' is not a number of bytes")
             }
-            let limit = request.uri.path.hasPrefix("/v1/transcriptions") ? uploadLimit : Self.ordinaryLimit
+            let uploads = request.uri.path.hasPrefix("/v1/transcriptions") || request.uri.path.hasPrefix("/v1/qa/recordings")
+            let limit = uploads ? uploadLimit : Self.ordinaryLimit
             guard length <= limit else {
                 throw HTTPError(.contentTooLarge, headers: [.connection: "close"], message: "the body is \(length) bytes; this endpoint takes at most \(limit)")
             }

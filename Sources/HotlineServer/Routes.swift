@@ -118,6 +118,7 @@ extension HotlineServer {
         }
         if let quality {
             addQualityRoutes(to: api, quality)
+            addRecordingRoutes(to: api, quality)
             addQualityPages(to: router, quality)
         }
         api.post("chat") { request, context -> ChatResponse in
@@ -170,18 +171,7 @@ extension HotlineServer {
         let body = try await request.body.collect(upTo: configuration.maxUploadBytes)
         guard body.readableBytes > 0 else { throw HTTPError(.badRequest, message: "the request body must be an audio file") }
         let name = request.uri.queryParameters.get("name") ?? "upload"
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-uploads", isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let suffix = (name as NSString).pathExtension.isEmpty ? "" : "." + (name as NSString).pathExtension
-        let path = directory.appendingPathComponent(UUID().uuidString + suffix).path
-        try Data(body.readableBytesView).write(to: URL(fileURLWithPath: path))
-        let duration: Double
-        do {
-            duration = try speech.duration(ofFile: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: path)
-            throw HTTPError(.unprocessableContent, message: "\(name): \(error)")
-        }
+        let (path, duration) = try Self.keepUpload(Data(body.readableBytesView), name: name, speech: speech)
         if duration <= configuration.synchronousTranscriptionSeconds {
             defer { try? FileManager.default.removeItem(atPath: path) }
             do {
@@ -214,6 +204,22 @@ extension HotlineServer {
         response.status = .accepted
         response.headers[.location] = "/v1/transcriptions/\(job.id)"
         return response
+    }
+
+    /// Writes an uploaded audio file where the engines can read it (named with `name`'s extension, which may name its
+    /// format) and measures it: its path and duration. Audio that cannot be read is a 422 naming the upload.
+    static func keepUpload(_ data: Data, name: String, speech: any SpeechServices) throws -> (path: String, duration: Double) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hotline-uploads", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let suffix = (name as NSString).pathExtension.isEmpty ? "" : "." + (name as NSString).pathExtension
+        let path = directory.appendingPathComponent(UUID().uuidString + suffix).path
+        try data.write(to: URL(fileURLWithPath: path))
+        do {
+            return (path, try speech.duration(ofFile: path))
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw HTTPError(.unprocessableContent, message: "\(name): \(error)")
+        }
     }
 
     // MARK: - Chat

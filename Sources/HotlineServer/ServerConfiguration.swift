@@ -96,6 +96,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maximumRecordingSeconds = 3_600.0
     /// The QA rules file. Default `Models/qa/rules.yaml`.
     public var qaRules = "Models/qa/rules.yaml"
+    /// The rules for agents' calls (recordings pushed to `POST /v1/qa/recordings`). Default
+    /// `Models/qa/agent-rules.yaml`; `nil` turns that endpoint off.
+    public var agentRules: String? = "Models/qa/agent-rules.yaml"
     /// Hours a QA page sign-in lasts. Default 12 (a shift).
     public var sessionHours = 12.0
     /// Days transcripts and recordings are kept; older calls are deleted by a background task. `nil`: kept for ever.
@@ -289,7 +292,11 @@ extension ServerConfiguration {
         }
         if let section = root["qa"] {
             let map = try reader.mapping(section, "qa")
-            try reader.checkKeys(map, allowed: ["rules", "retention_days", "retention_interval", "session_hours"], in: "qa")
+            try reader.checkKeys(map, allowed: ["rules", "agent_rules", "retention_days", "retention_interval", "session_hours"], in: "qa")
+            if let value = map["agent_rules"] {
+                let path = try reader.string(value, "qa.agent_rules")
+                agentRules = path == "none" ? nil : path
+            }
             if let value = map["session_hours"] { sessionHours = try reader.double(value, "qa.session_hours", 0.05...720) }
             if let value = map["rules"] { qaRules = try reader.string(value, "qa.rules") }
             if let value = map["retention_days"] {

@@ -192,14 +192,10 @@ struct QAImport: AsyncParsableCommand {
         if counts.failed > 0 { throw ExitCode(1) }
     }
 
-    /// Stores a call with its recording; the record goes last, so a call is only found (and skipped next time) whole.
+    /// Stores a call with the file as its recording.
     static func save(_ call: RecordedCall, recording path: String, to store: any TranscriptStore) async throws {
-        for line in call.lines { try await store.append(utterance: line) }
-        for event in call.events { try await store.append(event: event) }
-        for finding in call.findings { try await store.append(finding: finding) }
         let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
-        try await store.save(recording: Recording(callId: call.record.id, mediaType: mediaType(of: path), data: data))
-        try await store.save(call: call.record)
+        try await call.save(to: store, recording: Recording(callId: call.record.id, mediaType: Recording.mediaType(forFileName: path), data: data))
     }
 
     /// The call id of a recording: from a digest of its bytes (read in blocks), so the same recording is the same call.
@@ -210,19 +206,7 @@ struct QAImport: AsyncParsableCommand {
         defer { try? handle.close() }
         var hash = SHA256()
         while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty { hash.update(data: block) }
-        return "rec-" + hash.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func mediaType(of path: String) -> String {
-        switch (path as NSString).pathExtension.lowercased() {
-        case "wav", "wave": "audio/wav"
-        case "flac": "audio/flac"
-        case "ogg", "oga", "opus": "audio/ogg"
-        case "mp3": "audio/mpeg"
-        case "aif", "aiff", "aifc": "audio/aiff"
-        case "au", "snd", "ul", "ulaw", "mulaw": "audio/basic"
-        default: "application/octet-stream"
-        }
+        return RecordedCall.id(sha256: hash.finalize())
     }
 
     static func reason(_ error: any Error) -> String {

@@ -130,8 +130,16 @@ struct ServeCommand: AsyncParsableCommand {
         options.queue = settings.storeQueue
         options.syncInterval = .milliseconds(Int(settings.heartbeatInterval * 1000))
         options.nodeTimeout = .milliseconds(Int(settings.nodeTimeout * 1000))
-        let quality = QualityServices(store: store, node: settings.nodeName, options: options,
+        var quality = QualityServices(store: store, node: settings.nodeName, options: options,
                                       encoder: settings.recordCalls ? FLACRecordingEncoder() : nil, logger: logger)
+        if let path = settings.agentRules {
+            do {
+                quality.agentRules = try QualityRulesLoader.load(path: path)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(2)
+            }
+        }
         // Calls this node left live when it last stopped are closed before it takes new ones.
         do {
             try await NodeWatch.recoverOwnCalls(quality, node: settings.nodeName, logger: logger)

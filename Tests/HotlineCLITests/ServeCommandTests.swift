@@ -122,6 +122,40 @@ import Testing
             #expect(badStatus == 422)
             #expect(String(decoding: badData, as: UTF8.self).contains("notes.wav"))
 
+            // A PBX pushes recorded calls: a short one is answered once stored, a long one (over synchronous_seconds) is
+            // a job, the same recording again is found by its content, and what is not audio is named.
+            let short = try Data(contentsOf: URL(fileURLWithPath: CLI.data + "/cards/001.wav"))
+            let (shortStatus, shortData, shortHeaders) = try await server.request("POST", "/v1/qa/recordings?name=001.wav&agent=Rob&queue=cards",
+                                                                                  body: short, contentType: "audio/wav")
+            #expect(shortStatus == 201, "\(String(decoding: shortData, as: UTF8.self))")
+            let shortImport = try server.json(shortData)
+            let shortId = shortImport["callId"] as? String ?? ""
+            #expect(shortId.hasPrefix("rec-") && shortImport["status"] as? String == "done" && shortImport["agent"] as? String == "Rob")
+            #expect(shortHeaders["Location"] as? String == "/v1/qa/calls/\(shortId)")
+            let (againStatus, againData, _) = try await server.request("POST", "/v1/qa/recordings?name=copy.wav", body: short, contentType: "audio/wav")
+            let again = try server.json(againData)
+            #expect(againStatus == 200 && again["already"] as? Bool == true && again["callId"] as? String == shortId)
+            let rude = try Data(contentsOf: URL(fileURLWithPath: QAImportTests.fixtures + "/rude-agent.wav"))
+            let (longStatus, longData, longHeaders) = try await server.request("POST", "/v1/qa/recordings?name=rude.wav&agent=Rob&started_at=2026-11-20T09:30:00Z",
+                                                                               body: rude, contentType: "audio/wav")
+            #expect(longStatus == 202, "\(String(decoding: longData, as: UTF8.self))")
+            let following = longHeaders["Location"] as? String ?? ""
+            #expect(following.hasPrefix("/v1/qa/recordings/rec-"))
+            var pushed = try server.json(longData)
+            for _ in 0..<600 where pushed["status"] as? String == "running" {
+                try await Task.sleep(for: .milliseconds(100))
+                pushed = try server.json(try await server.request("GET", following).1)
+            }
+            #expect(pushed["status"] as? String == "done", "\(pushed)")
+            #expect((pushed["findings"] as? [String] ?? []).contains("agent_rude"), "\(pushed)")
+            let (listStatus, listData, _) = try await server.request("GET", "/v1/qa/calls?agent=Rob&order=risk", key: Self.admin)
+            #expect(listStatus == 200)
+            let list = try server.json(listData)
+            let listed = (list["calls"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            #expect(listed == [pushed["callId"] as? String ?? "", shortId], "the rude call first: \(listed)")
+            let (notAudio, notAudioData, _) = try await server.request("POST", "/v1/qa/recordings?name=notes.wav", body: Data("hello".utf8))
+            #expect(notAudio == 422 && String(decoding: notAudioData, as: UTF8.self).contains("notes.wav"))
+
             // Synthesis returns a WAV.
             let (sayStatus, audio, _) = try await server.request("POST", "/v1/synthesize",
                                                                  body: Data(#"{"text":"Your card is blocked.","sample_rate":8000}"#.utf8))

@@ -67,4 +67,34 @@ public struct RecordedCall: Sendable {
         events = ledger.events
         findings = ledger.findings
     }
+
+    /// The id of a recorded call from the SHA-256 digest of its file: `rec-` and the first 16 bytes in hex.
+    public static func id(sha256 digest: some Sequence<UInt8>) -> String {
+        "rec-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Stores the call with its recording. The record goes last, so that a call is found (and an import of the same
+    /// recording skipped) only once it is whole; everything before it is idempotent, so an interrupted save is redone.
+    public func save(to store: any TranscriptStore, recording: Recording) async throws {
+        for line in lines { try await store.append(utterance: line) }
+        for event in events { try await store.append(event: event) }
+        for finding in findings { try await store.append(finding: finding) }
+        try await store.save(recording: recording)
+        try await store.save(call: record)
+    }
+}
+
+extension Recording {
+    /// The media type of an audio file by its name's extension (`application/octet-stream` when unknown).
+    public static func mediaType(forFileName name: String) -> String {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "wav", "wave": "audio/wav"
+        case "flac": "audio/flac"
+        case "ogg", "oga", "opus": "audio/ogg"
+        case "mp3": "audio/mpeg"
+        case "aif", "aiff", "aifc": "audio/aiff"
+        case "au", "snd", "ul", "ulaw", "mulaw": "audio/basic"
+        default: "application/octet-stream"
+        }
+    }
 }

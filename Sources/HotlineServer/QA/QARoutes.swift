@@ -36,6 +36,10 @@ public struct QualityServices: Sendable {
     public let options: StoreLimits
     /// Sign-ins checked lately (trusted through a store outage).
     public let sessions = SessionCache()
+    /// The rules recorded calls pushed to `POST /v1/qa/recordings` are checked against (`nil`: that endpoint is off).
+    public var agentRules: QualityRules?
+    /// Recordings pushed lately and where they are.
+    let imports = RecordingImports()
 
     /// Puts `store` (opened and migrated) to work for node `node`: health, writer, live feed (relayed between nodes
     /// when the store can relay) and the observer of calls; `encoder` compresses recordings (`nil`: none are kept).
