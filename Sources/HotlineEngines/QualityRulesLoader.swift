@@ -19,7 +19,7 @@ public enum QualityRulesLoader {
     /// The keys that say what a rule checks; each rule has exactly one.
     static let checks = ["phrases", "agent_request", "no_match_streak", "confidence_below", "silence_seconds", "handle_time_seconds",
                          "sensitive_data", "required_phrases", "outcome", "backend_failure", "unresolved_request", "unserved_request",
-                         "repeated_question", "caller_repeated"]
+                         "repeated_question", "caller_repeated", "talk_over_seconds"]
 
     /// Who a rule may be about.
     static let speakers = ["caller", "bot", "agent"]
@@ -91,6 +91,8 @@ public enum QualityRulesLoader {
                 test = .lowConfidence(threshold: threshold, minimumWords: words)
             case "silence_seconds":
                 test = .deadAir(seconds: try seconds(what.value, "silence_seconds"))
+            case "talk_over_seconds":
+                test = .talkOver(seconds: try seconds(what.value, "talk_over_seconds"))
             case "handle_time_seconds":
                 test = .handleTime(seconds: try seconds(what.value, "handle_time_seconds"))
             case "sensitive_data", "backend_failure", "unresolved_request", "unserved_request":

@@ -132,13 +132,15 @@ struct ServeCommand: AsyncParsableCommand {
         options.nodeTimeout = .milliseconds(Int(settings.nodeTimeout * 1000))
         var quality = QualityServices(store: store, node: settings.nodeName, options: options,
                                       encoder: settings.recordCalls ? FLACRecordingEncoder() : nil, logger: logger)
-        if let path = settings.agentRules {
+        if let path = settings.agentRules, FileManager.default.fileExists(atPath: path) || path != ServerConfiguration().agentRules {
             do {
                 quality.agentRules = try QualityRulesLoader.load(path: path)
             } catch {
                 printError("error: \(error)")
                 throw ExitCode(2)
             }
+        } else {
+            logger.notice("no agent rules file: POST /v1/qa/recordings is off", metadata: ["path": "\(settings.agentRules ?? "none")"])
         }
         // Calls this node left live when it last stopped are closed before it takes new ones.
         do {

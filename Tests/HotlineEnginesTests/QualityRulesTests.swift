@@ -96,6 +96,20 @@ struct QualityRulesTests {
         #expect(fired([greeting, ("agent", "it is not really my own problem", 20), closing]) == ["agent_rude"])
         #expect(fired([greeting, ("agent", "it is not at all like my problem", 20), closing]) == [], "three words slipped in are too many")
         #expect(fired([greeting, ("agent", "calm it all down", 20), closing]) == [], "a two-word phrase is said as written")
+        // Talk-over: both legs at once, each moment counted once, 3 s in all; the finding points where it began.
+        func talkOver(_ spans: [(String, Double, Double)]) -> Finding? {
+            var checker = QualityChecker(rules: rules, callId: "call")
+            for (sequence, (speaker, start, end)) in spans.enumerated() {
+                _ = checker.observe(UtteranceRecord(callId: "call", sequence: sequence, speaker: speaker, text: "hello there", start: start, end: end),
+                                    rawText: "hello there")
+            }
+            _ = checker.finish(duration: 7, status: .completed)
+            return checker.findings.first { $0.rule == "talk_over" }
+        }
+        let over = talkOver([("agent", 0, 4), ("caller", 2, 6), ("agent", 5, 7)])
+        #expect(over?.utterance == 1 && over?.at == 2 && over?.message.contains("3.0 s") == true, "\(String(describing: over))")
+        #expect(talkOver([("agent", 0, 4), ("caller", 2, 6), ("agent", 5.1, 7)]) == nil, "2.9 s")
+        #expect(talkOver([("agent", 0, 4), ("agent", 2, 6), ("caller", 6, 7)]) == nil, "one speaker's own lines do not talk over each other")
         // A mono recording: one "mixed" speaker, which no rule scoped to a speaker judges.
         #expect(fired([("mixed", "what do you want calm down", 1), ("mixed", "whatever", 50)]) == [])
     }

@@ -142,7 +142,8 @@ struct QAPageTests {
             for (id, agent, score, critical, rule, hoursAgo) in seeded {
                 let start = now.addingTimeInterval(-hoursAgo * 3600)
                 try await store.append(utterance: UtteranceRecord(callId: id, sequence: 0, speaker: "agent", text: "thank you for calling", start: 0.5, end: 2))
-                try await store.append(utterance: UtteranceRecord(callId: id, sequence: 1, speaker: "caller", text: "i lost my card", start: 2.5, end: 4))
+                try await store.append(utterance: UtteranceRecord(callId: id, sequence: 1, speaker: "caller", text: "i lost my card", start: 1.5, end: 4))
+                try await store.append(utterance: UtteranceRecord(callId: id, sequence: 2, speaker: "agent", text: "anything else", start: 50, end: 52))
                 if let rule {
                     try await store.append(finding: Finding(callId: id, sequence: 0, rule: rule, severity: critical ? .critical : .info, utterance: nil,
                                                             at: 0, message: "seeded"))
@@ -183,9 +184,17 @@ struct QAPageTests {
                     #expect(try await browser.run("return document.body.innerText.includes('Calls to review first')") as? Bool == true)
                     try await shot("11-review-first")
 
-                    // The call page shows both speakers' lines.
+                    // The call page shows both speakers' lines, and the two lanes on one timeline: the half second they
+                    // spoke at once, and the long silence before the agent's last line.
                     try await browser.go(site + "/qa/calls/rec-c2")
-                    try await browser.wait("document.querySelectorAll('#transcript tr.line.agent').length === 1 && document.querySelectorAll('#transcript tr.line.caller').length === 1")
+                    try await browser.wait("document.querySelectorAll('#transcript tr.line.agent').length === 2 && document.querySelectorAll('#transcript tr.line.caller').length === 1")
+                    #expect(try await browser.run("return document.getElementById('agent').textContent") as? String == "Rob")
+                    let lanes = try await browser.run("return [...document.querySelectorAll('#lanes .lane')].map(l => l.dataset.speaker + ':' + l.querySelectorAll('.seg').length).join(',')") as? String
+                    #expect(lanes == "caller:1,agent:2", "\(lanes ?? "")")
+                    #expect(try await browser.run("return document.querySelectorAll('#lanes .overlap').length") as? Int == 1)
+                    #expect(try await browser.run("return document.querySelectorAll('#lanes .silence').length") as? Int == 2, "before the last line, and after it to the end")
+                    let summary = try await browser.run("return document.getElementById('lanes-summary').textContent") as? String ?? ""
+                    #expect(summary.contains("overlap 0.5 s") && summary.contains("longest silence 46.0 s"), "\(summary)")
                     try await shot("12-agent-call")
                 } catch {
                     try? await browser.screenshot("\(Self.artifacts)/failure-agents.png")

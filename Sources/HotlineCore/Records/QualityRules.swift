@@ -36,6 +36,9 @@ public struct QualityRule: Sendable, Equatable {
         case repeatedQuestion(count: Int)
         /// The caller had to say the same thing `count` times (the same words, or the same request not yet served).
         case callerRepeated(count: Int)
+        /// Two speakers talked at once for `seconds` or more over the call (talk-over; on a recorded call, where each
+        /// leg is heard on its own).
+        case talkOver(seconds: Double)
     }
 
     /// The rule's id ("frustration", "disclosure_missing", …).
@@ -98,6 +101,8 @@ public struct QualityChecker: Sendable {
     private var handedOff = false
     /// Lines by speaker: their words and when they began.
     private var spoken: [String: [(text: [String], at: Double)]] = [:]
+    /// Every line's span, for talk-over.
+    private var spans: [(speaker: String, start: Double, end: Double, line: Int)] = []
     private var fired: Set<String> = []
     /// Each rule's phrases: as written (for messages) and as stemmed words (for matching).
     private var phrasesByRule: [String: [(text: String, words: [String])]]
@@ -136,6 +141,7 @@ public struct QualityChecker: Sendable {
         var new: [Finding] = []
         let words = TextNormalizer.words(rawText)
         spoken[line.speaker, default: []].append((words, line.start))
+        spans.append((line.speaker, line.start, line.end, line.sequence))
         if line.speaker == "caller" {
             let set = Set(words)
             similarToLast = lastCaller.map { Self.similar($0.words, set) } ?? false
@@ -268,6 +274,12 @@ public struct QualityChecker: Sendable {
                     new.append(make(rule, utterance: request.utterance, at: request.at,
                                     "the caller's request (\(request.intent)) was still open when the call ended"))
                 }
+            case .talkOver(let limit):
+                let (seconds, first) = talkOver()
+                if seconds >= limit, let first {
+                    new.append(make(rule, utterance: first.utterance, at: first.at,
+                                    String(format: "two speakers talked at once for %.1f s over the call", seconds)))
+                }
             case .outcome(let outcomes) where outcomes.contains(status):
                 new.append(make(rule, utterance: nil, at: duration, "the call was \(status.rawValue)" + (reason.map { ": \($0)" } ?? "")))
             default:
@@ -275,6 +287,31 @@ public struct QualityChecker: Sendable {
             }
         }
         return record(new)
+    }
+
+    /// Seconds during which lines of two speakers overlap (each moment counted once), and where the first overlap began
+    /// (the later line of the pair).
+    private func talkOver() -> (seconds: Double, first: (utterance: Int, at: Double)?) {
+        let (merged, first) = Self.overlaps(spans)
+        return (merged.reduce(0) { $0 + $1.end - $1.start }, first)
+    }
+
+    /// The moments when lines of two speakers overlap, merged and in order, and the first overlap's later line and start.
+    public static func overlaps(_ lines: [(speaker: String, start: Double, end: Double, line: Int)])
+        -> (spans: [(start: Double, end: Double)], first: (utterance: Int, at: Double)?) {
+        var overlaps: [(start: Double, end: Double, line: Int)] = []
+        for (i, a) in lines.enumerated() {
+            for b in lines[(i + 1)...] where b.speaker != a.speaker {
+                let start = max(a.start, b.start), end = min(a.end, b.end)
+                if end > start { overlaps.append((start, end, a.start >= b.start ? a.line : b.line)) }
+            }
+        }
+        overlaps.sort { $0.start < $1.start }
+        var merged: [(start: Double, end: Double)] = []
+        for span in overlaps {
+            if let last = merged.last, span.start <= last.end { merged[merged.count - 1].end = max(last.end, span.end) } else { merged.append((span.start, span.end)) }
+        }
+        return (merged, overlaps.first.map { ($0.line, $0.start) })
     }
 
     /// Two caller lines say the same thing: most of their words shared (lines of two words or more).

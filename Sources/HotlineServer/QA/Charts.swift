@@ -1,4 +1,5 @@
 import Foundation
+import HotlineCore
 
 /// Server-rendered SVG charts for the dashboard: readable at a glance, no script, nothing fetched from elsewhere.
 enum Chart {
@@ -70,6 +71,65 @@ enum Chart {
         }.joined()
         return "<svg class=spark width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=img aria-label=\"score by day\">"
             + "<polyline fill=\"none\" stroke=\"\(accent)\" stroke-width=\"1.5\" points=\"\(points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " "))\"/>\(dots)</svg>"
+    }
+
+    /// The speakers of a call as lanes on one timeline: a bar per line (click to play from it), a row where two speak at
+    /// once, and a row for silences of `silence` seconds or more; a summary of each speaker's share of the talk, the
+    /// overlap and the longest silence.
+    static func lanes(_ lines: [UtteranceRecord], duration: Double, silence: Double = 5) -> String {
+        let spoken = lines.filter { $0.end > $0.start }
+        guard !spoken.isEmpty else { return "" }
+        let known = ["caller", "agent", "bot", "mixed"]
+        var speakers = known.filter { speaker in spoken.contains { $0.speaker == speaker } }
+        for line in spoken where !speakers.contains(line.speaker) { speakers.append(line.speaker) }
+        let length = max(duration, spoken.map(\.end).max() ?? 0, 1)
+        let width = 900.0, left = 64.0, laneHeight = 22.0, gap = 6.0
+        func x(_ time: Double) -> Double { left + time / length * (width - left - 4) }
+        var marks = ""
+        for (index, speaker) in speakers.enumerated() {
+            let y = Double(index) * (laneHeight + gap)
+            marks += "<g class=\"lane\" data-speaker=\"\(QAPage.escape(speaker))\"><text x=\"0\" y=\"\(f(y + 15))\" font-size=\"12\" fill=\"#344054\">\(QAPage.escape(speaker))</text>"
+            marks += "<rect x=\"\(f(left))\" y=\"\(f(y))\" width=\"\(f(width - left - 4))\" height=\"\(f(laneHeight))\" fill=\"#f2f4f7\"/>"
+            for line in spoken where line.speaker == speaker {
+                let color = ["caller": "#2b59c3", "agent": "#12805c", "bot": "#7a5af8"][speaker] ?? "#667085"
+                marks += "<rect class=\"play seg\" data-start=\"\(line.start)\" x=\"\(f(x(line.start)))\" y=\"\(f(y + 3))\" width=\"\(f(max(1.5, x(line.end) - x(line.start))))\" "
+                    + "height=\"\(f(laneHeight - 6))\" rx=\"2\" fill=\"\(color)\"><title>\(QAPage.escape(speaker)) \(QAPage.clock(line.start))–\(QAPage.clock(line.end)): "
+                    + "\(QAPage.escape(String(line.text.prefix(120))))</title></rect>"
+            }
+            marks += "</g>"
+        }
+        // Two speakers at once, and nobody speaking.
+        let merged = QualityChecker.overlaps(spoken.map { ($0.speaker, $0.start, $0.end, $0.sequence) }).spans
+        var silences: [(Double, Double)] = []
+        var until = 0.0
+        for line in spoken.sorted(by: { $0.start < $1.start }) {
+            if line.start - until >= silence { silences.append((until, line.start)) }
+            until = max(until, line.end)
+        }
+        if length - until >= silence { silences.append((until, length)) }
+        let y = Double(speakers.count) * (laneHeight + gap)
+        marks += "<text x=\"0\" y=\"\(f(y + 11))\" font-size=\"11\" fill=\"#667085\">overlap</text>"
+        for span in merged {
+            marks += "<rect class=\"overlap play\" data-start=\"\(span.start)\" x=\"\(f(x(span.start)))\" y=\"\(f(y))\" width=\"\(f(max(1.5, x(span.end) - x(span.start))))\" height=\"14\" fill=\"#d92d20\">"
+                + "<title>both speaking \(QAPage.clock(span.start))–\(QAPage.clock(span.end))</title></rect>"
+        }
+        let silenceY = y + 18
+        marks += "<text x=\"0\" y=\"\(f(silenceY + 11))\" font-size=\"11\" fill=\"#667085\">silence</text>"
+        for span in silences {
+            marks += "<rect class=\"silence play\" data-start=\"\(span.0)\" x=\"\(f(x(span.0)))\" y=\"\(f(silenceY))\" width=\"\(f(x(span.1) - x(span.0)))\" height=\"14\" fill=\"#98a2b3\">"
+                + "<title>\(String(format: "%.1f", span.1 - span.0)) s of silence from \(QAPage.clock(span.0))</title></rect>"
+        }
+        let height = silenceY + 18
+        let talk = speakers.map { speaker -> String in
+            let seconds = spoken.filter { $0.speaker == speaker }.reduce(0) { $0 + $1.end - $1.start }
+            return "\(QAPage.escape(speaker)) \(Int((seconds / length * 100).rounded()))%"
+        }.joined(separator: " · ")
+        let overlapSeconds = merged.reduce(0) { $0 + $1.end - $1.start }
+        let longest = silences.map { $0.1 - $0.0 }.max()
+        let summary = "talk time \(talk) · overlap \(String(format: "%.1f", overlapSeconds)) s"
+            + (longest.map { " · longest silence \(String(format: "%.1f", $0)) s" } ?? "")
+        return "<svg id=lanes viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"who spoke when\" xmlns=\"http://www.w3.org/2000/svg\">\(marks)</svg>"
+            + "<p id=lanes-summary class=muted>\(summary)</p>"
     }
 
     /// A thin bar filled to `fraction`.

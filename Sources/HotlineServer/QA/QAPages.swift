@@ -286,9 +286,11 @@ enum QAPage {
         let recording = detail.hasRecording
             ? "<audio id=player controls preload=metadata src=\"/v1/qa/calls/\(escape(call.id))/recording\"></audio>"
             : "<audio id=player controls preload=none data-src=\"/v1/qa/calls/\(escape(call.id))/recording\"></audio><p id=no-recording class=muted>\(call.status == .live ? "The recording is available when the call ends." : "No recording was kept for this call.")</p>"
-        let handoff = call.handoffQueue.map { queue in
-            "<dt>Handed to</dt><dd>\(escape(queue)) <span class=muted>(\(escape(call.handoffReason ?? "")))</span></dd>"
+        var handoff = call.handoffQueue.map { queue in
+            call.gateway == .recording ? "<dt>Queue</dt><dd>\(escape(queue))</dd>"
+                : "<dt>Handed to</dt><dd>\(escape(queue)) <span class=muted>(\(escape(call.handoffReason ?? "")))</span></dd>"
         } ?? ""
+        if let agent = call.agent { handoff += "<dt>Agent</dt><dd id=agent>\(escape(agent))</dd>" }
         return layout(title: "Call \(call.id)", identity: identity, body: """
             <section class=call id=call data-call="\(escape(call.id))" data-status="\(call.status.rawValue)">
             <h1>Call <span class=mono>\(escape(call.id))</span> <span id=status>\(badge(call.status))</span> <span id=score>\(score(call.score))</span></h1>
@@ -296,7 +298,8 @@ enum QAPage {
             <dt>Gateway</dt><dd>\(call.gateway.rawValue) · node \(escape(call.node))</dd><dt>Length</dt><dd id=length>\(clock(call.duration))</dd>
             <dt>Intent</dt><dd id=intent>\(escape(call.intent ?? "–"))</dd>\(handoff)
             <dt>Outcome</dt><dd id=outcome-reason>\(escape(call.outcomeReason ?? (call.status == .live ? "live" : "–")))</dd></dl>
-            <div class=player>\(recording)</div></section>
+            <div class=player>\(recording)</div>
+            \(call.status == .live ? "" : Chart.lanes(detail.utterances, duration: call.duration))</section>
             <div class=columns><section class=transcript><h2>Transcript</h2>
             <table id=transcript><tbody>\(lines)</tbody></table></section>
             <aside><section><h2>Findings</h2><ul id=findings class=findings>\(findings.isEmpty ? "<li class=\"muted none\">None.</li>" : findings)</ul></section>
