@@ -64,7 +64,7 @@ public enum QualityRulesLoader {
 
         func rule(_ id: String, _ keyNode: Node, _ node: Node) throws(FlowError) -> QualityRule {
             let fields = try mapping(node, "rule '\(id)'")
-            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds", "within_last_seconds"] + QualityRulesLoader.checks,
+            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds", "within_last_seconds", "after"] + QualityRulesLoader.checks,
                       in: "rule '\(id)'")
             func field(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
             let found = fields.filter { QualityRulesLoader.checks.contains($0.key) }
@@ -113,6 +113,18 @@ public enum QualityRulesLoader {
                 guard count >= 2 else { throw fail(what.value, "\(what.key) must be 2 or more") }
                 test = what.key == "repeated_question" ? .repeatedQuestion(count: count) : .callerRepeated(count: count)
             default:
+                if let after = field("after") {
+                    // An answer owed: `after: {speaker, phrases}`, then `speaker` says one of required_phrases in time.
+                    let parts = try mapping(after, "after")
+                    try check(parts, allowed: ["speaker", "phrases"], in: "after")
+                    guard let trigger = parts.first(where: { $0.key == "phrases" }) else { throw fail(after, "'after' needs 'phrases'") }
+                    guard let within = field("within_seconds") else { throw fail(keyNode, "rule '\(id)' needs 'within_seconds' with 'after'") }
+                    test = .response(trigger: try strings(trigger.value, "phrases"),
+                                     triggerSpeaker: try speaker(parts.first { $0.key == "speaker" }?.value, default: "caller"),
+                                     phrases: try strings(what.value, "required_phrases"), speaker: try speaker(field("speaker"), default: "agent"),
+                                     within: try seconds(within, "within_seconds"))
+                    break
+                }
                 let start = field("within_seconds"), end = field("within_last_seconds")
                 guard (start == nil) != (end == nil), let within = start ?? end else {
                     throw fail(keyNode, "rule '\(id)' needs one of 'within_seconds' (from the start) or 'within_last_seconds' (before the end) with 'required_phrases'")

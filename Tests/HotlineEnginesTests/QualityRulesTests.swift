@@ -96,6 +96,14 @@ struct QualityRulesTests {
         #expect(fired([greeting, ("agent", "it is not really my own problem", 20), closing]) == ["agent_rude"])
         #expect(fired([greeting, ("agent", "it is not at all like my problem", 20), closing]) == [], "three words slipped in are too many")
         #expect(fired([greeting, ("agent", "calm it all down", 20), closing]) == [], "a two-word phrase is said as written")
+        // An answer owed: empathy after the caller is upset, an escalation offered when they ask for a supervisor.
+        #expect(fired([greeting, ("caller", "this is ridiculous", 10), ("agent", "calm down", 15), ("agent", "okay then", 45), closing])
+            == ["agent_rude", "caller_frustration", "empathy_missing"])
+        #expect(fired([greeting, ("caller", "this is ridiculous", 10), ("agent", "i am so sorry about that", 15), closing]) == ["caller_frustration"])
+        #expect(fired([greeting, ("caller", "i want to speak to a supervisor", 10), ("agent", "no", 12), ("agent", "anything else", 20)])
+            == ["caller_frustration", "escalation_missing"], "the call ended without the answer")
+        #expect(fired([greeting, ("caller", "i want to speak to a supervisor", 10), ("agent", "let me transfer you to my supervisor", 14), closing])
+            == ["caller_frustration"])
         // Talk-over: both legs at once, each moment counted once, 3 s in all; the finding points where it began.
         func talkOver(_ spans: [(String, Double, Double)]) -> Finding? {
             var checker = QualityChecker(rules: rules, callId: "call")
@@ -145,6 +153,7 @@ struct QualityRulesTests {
         ("rules:\n  x:\n    severity: info\n    speaker: boss\n    phrases: [a]\n", "4:14", "speaker must be caller, bot or agent"),
         ("rules:\n  x:\n    severity: info\n    required_phrases: [a]\n", "2:3", "needs one of 'within_seconds'"),
         ("rules:\n  x:\n    severity: info\n    within_seconds: 5\n    within_last_seconds: 5\n    required_phrases: [a]\n", "2:3", "needs one of"),
+        ("rules:\n  x:\n    severity: info\n    after: {speaker: caller}\n    within_seconds: 5\n    required_phrases: [a]\n", "4:12", "'after' needs 'phrases'"),
     ])
     func malformed(text: String, position: String, problem: String) {
         #expect {

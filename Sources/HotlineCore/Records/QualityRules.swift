@@ -39,6 +39,9 @@ public struct QualityRule: Sendable, Equatable {
         /// Two speakers talked at once for `seconds` or more over the call (talk-over; on a recorded call, where each
         /// leg is heard on its own).
         case talkOver(seconds: Double)
+        /// When `triggerSpeaker` says one of `trigger` (a frustrated caller, a request for a supervisor), `speaker` must
+        /// answer with one of `phrases` (empathy, an escalation offered) within `within` seconds.
+        case response(trigger: [String], triggerSpeaker: String, phrases: [String], speaker: String, within: Double)
     }
 
     /// The rule's id ("frustration", "disclosure_missing", …).
@@ -122,14 +125,38 @@ public struct QualityChecker: Sendable {
         for rule in rules.rules {
             switch rule.check {
             case .phrases(let list, _), .requiredPhrase(let list, _, _, _), .ignoredAgentRequest(_, let list):
-                phrases[rule.id] = list.map { phrase in
-                    let words = TextNormalizer.words(phrase)
-                    return (words.joined(separator: " "), words.map(TextNormalizer.stem))
-                }
+                phrases[rule.id] = Self.prepared(list)
+            case .response(let trigger, _, let list, _, _):
+                phrases[rule.id] = Self.prepared(list)
+                phrases[rule.id + "#trigger"] = Self.prepared(trigger)
             default: break
             }
         }
         phrasesByRule = phrases
+    }
+
+    /// Phrases as written (for messages) and as stemmed words (for matching).
+    private static func prepared(_ list: [String]) -> [(text: String, words: [String])] {
+        list.map { phrase in
+            let words = TextNormalizer.words(phrase)
+            return (words.joined(separator: " "), words.map(TextNormalizer.stem))
+        }
+    }
+
+    /// Responses awaited, by rule: the line that called for one, when, and what it said.
+    private var awaited: [String: (utterance: Int, at: Double, said: String)] = [:]
+
+    /// Responses whose time ran out by `time`: findings, and no longer awaited.
+    private mutating func overdue(by time: Double) -> [Finding] {
+        var new: [Finding] = []
+        for rule in rules.rules {
+            guard case .response(_, let triggerSpeaker, _, let speaker, let within) = rule.check, let waiting = awaited[rule.id],
+                  time > waiting.at + within else { continue }
+            new.append(make(rule, utterance: waiting.utterance, at: waiting.at,
+                            "the \(triggerSpeaker) said \"\(waiting.said)\" and the \(speaker) did not answer it within \(Int(within)) s"))
+            awaited[rule.id] = nil
+        }
+        return new
     }
 
     /// The call's score so far.
@@ -138,7 +165,6 @@ public struct QualityChecker: Sendable {
     /// Checks a finalised line. `rawText` is what was said before redaction (never stored; sensitive data is
     /// detected in it). Returns the new findings.
     public mutating func observe(_ line: UtteranceRecord, rawText: String) -> [Finding] {
-        var new: [Finding] = []
         let words = TextNormalizer.words(rawText)
         spoken[line.speaker, default: []].append((words, line.start))
         spans.append((line.speaker, line.start, line.end, line.sequence))
@@ -147,8 +173,15 @@ public struct QualityChecker: Sendable {
             similarToLast = lastCaller.map { Self.similar($0.words, set) } ?? false
             lastCaller = (set, nil, nil)
         }
+        var new = overdue(by: line.start)
         for rule in rules.rules {
             switch rule.check {
+            case .response(_, let triggerSpeaker, _, let speaker, _):
+                if line.speaker == speaker, awaited[rule.id] != nil, firstPhrase(of: rule, in: words) != nil {
+                    awaited[rule.id] = nil
+                } else if line.speaker == triggerSpeaker, awaited[rule.id] == nil, let said = firstPhrase(of: rule, in: words, key: rule.id + "#trigger") {
+                    awaited[rule.id] = (line.sequence, line.start, said)
+                }
             case .phrases(_, let speaker) where speaker == line.speaker:
                 if let phrase = firstPhrase(of: rule, in: words) {
                     new.append(make(rule, utterance: line.sequence, at: line.start, "\(line.speaker) said \"\(phrase)\""))
@@ -250,7 +283,7 @@ public struct QualityChecker: Sendable {
     /// met, a request left open, and the outcome. Returns the new findings.
     public mutating func finish(duration: Double, status: CallStatus = .contained, reason: String? = nil,
                                 openRequest: (intent: String, utterance: Int?, at: Double)? = nil) -> [Finding] {
-        var new: [Finding] = []
+        var new = overdue(by: duration)
         for rule in rules.rules {
             switch rule.check {
             case .handleTime(let seconds) where duration > seconds:
@@ -273,6 +306,13 @@ public struct QualityChecker: Sendable {
                 if let request = openRequest, !handedOff {
                     new.append(make(rule, utterance: request.utterance, at: request.at,
                                     "the caller's request (\(request.intent)) was still open when the call ended"))
+                }
+            case .response(_, let triggerSpeaker, _, let speaker, let within):
+                // The call ended before the answer: not answered, unless the time to answer had not run out.
+                if let waiting = awaited[rule.id], duration >= waiting.at + min(within, 5) {
+                    new.append(make(rule, utterance: waiting.utterance, at: waiting.at,
+                                    "the \(triggerSpeaker) said \"\(waiting.said)\" and the \(speaker) did not answer it before the call ended"))
+                    awaited[rule.id] = nil
                 }
             case .talkOver(let limit):
                 let (seconds, first) = talkOver()
@@ -326,8 +366,8 @@ public struct QualityChecker: Sendable {
 
     /// The first of a rule's phrases said in `words`: its words in order, stemmed ("recorded for training" meets "we
     /// record for training"), with up to ``phraseSlack`` other words among them when it has three or more.
-    private func firstPhrase(of rule: QualityRule, in words: [String]) -> String? {
-        guard let phrases = phrasesByRule[rule.id] else { return nil }
+    private func firstPhrase(of rule: QualityRule, in words: [String], key: String? = nil) -> String? {
+        guard let phrases = phrasesByRule[key ?? rule.id] else { return nil }
         let stems = words.map(TextNormalizer.stem)
         for phrase in phrases where !phrase.words.isEmpty && stems.count >= phrase.words.count {
             let slack = phrase.words.count >= 3 ? Self.phraseSlack : 0
