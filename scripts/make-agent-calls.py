@@ -31,7 +31,9 @@ CALLS = {
     "clean-balance": ("", [
         ("agent", "Thank you for calling First Community Bank, this is Mike speaking. Please note this call is recorded for training. How may I help you?"),
         ("caller", "I would like to know the balance of my savings account."),
-        ("agent", "Of course. Your savings account has two thousand dollars in it."),
+        ("agent", "Of course. First, can you confirm your date of birth for me?"),
+        ("caller", "It is the third of May, nineteen eighty."),
+        ("agent", "Thank you, you are verified. Your savings account has two thousand dollars in it."),
         ("caller", "Thanks."),
         ("agent", "Is there anything else I can do for you?"),
         ("caller", "No thanks."),
@@ -44,10 +46,10 @@ CALLS = {
         ("caller", "I want to speak to a supervisor."),
         ("agent", "Whatever. I already told you there is nothing I can do."),
     ]),
-    "no-notice": ("recording_notice agent_closing", [
+    "no-notice": ("recording_notice agent_closing details_before_verification", [
         ("agent", "Thank you for calling First Community Bank, my name is Anna. How can I help you?"),
         ("caller", "I need to pay my phone bill from my checking account."),
-        ("agent", "Alright, the payment of sixty dollars is done."),
+        ("agent", "Alright, the payment of sixty dollars is done. Your account has four hundred dollars left in it."),
         ("caller", "Okay."),
     ]),
 }

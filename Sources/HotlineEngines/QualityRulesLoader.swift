@@ -64,7 +64,7 @@ public enum QualityRulesLoader {
 
         func rule(_ id: String, _ keyNode: Node, _ node: Node) throws(FlowError) -> QualityRule {
             let fields = try mapping(node, "rule '\(id)'")
-            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds", "within_last_seconds", "after"] + QualityRulesLoader.checks,
+            try check(fields, allowed: ["description", "severity", "speaker", "minimum_words", "within_seconds", "within_last_seconds", "after", "unless_said_before"] + QualityRulesLoader.checks,
                       in: "rule '\(id)'")
             func field(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
             let found = fields.filter { QualityRulesLoader.checks.contains($0.key) }
@@ -76,7 +76,12 @@ public enum QualityRulesLoader {
             let test: QualityRule.Check
             switch what.key {
             case "phrases":
-                test = .phrases(try strings(what.value, "phrases"), speaker: try speaker(field("speaker"), default: "caller"))
+                let who = try speaker(field("speaker"), default: "caller")
+                if let before = field("unless_said_before") {
+                    test = .saidTooSoon(try strings(what.value, "phrases"), speaker: who, before: try strings(before, "unless_said_before"))
+                } else {
+                    test = .phrases(try strings(what.value, "phrases"), speaker: who)
+                }
             case "agent_request":
                 let parts = try mapping(what.value, "agent_request")
                 try check(parts, allowed: ["intents", "phrases"], in: "agent_request")

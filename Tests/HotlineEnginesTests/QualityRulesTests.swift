@@ -96,6 +96,10 @@ struct QualityRulesTests {
         #expect(fired([greeting, ("agent", "it is not really my own problem", 20), closing]) == ["agent_rude"])
         #expect(fired([greeting, ("agent", "it is not at all like my problem", 20), closing]) == [], "three words slipped in are too many")
         #expect(fired([greeting, ("agent", "calm it all down", 20), closing]) == [], "a two-word phrase is said as written")
+        // Account details only once the caller's identity is checked.
+        #expect(fired([greeting, ("agent", "your balance is fifty dollars", 10), closing]) == ["details_before_verification"])
+        #expect(fired([greeting, ("agent", "can you confirm your date of birth", 5), ("caller", "the third of may", 8),
+                       ("agent", "your balance is fifty dollars", 10), closing]) == [])
         // An answer owed: empathy after the caller is upset, an escalation offered when they ask for a supervisor.
         #expect(fired([greeting, ("caller", "this is ridiculous", 10), ("agent", "calm down", 15), ("agent", "okay then", 45), closing])
             == ["agent_rude", "caller_frustration", "empathy_missing"])

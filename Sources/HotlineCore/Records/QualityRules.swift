@@ -39,6 +39,9 @@ public struct QualityRule: Sendable, Equatable {
         /// Two speakers talked at once for `seconds` or more over the call (talk-over; on a recorded call, where each
         /// leg is heard on its own).
         case talkOver(seconds: Double)
+        /// `speaker` said one of the phrases (account details given) before anyone had said one of `before` (the
+        /// caller's identity checked).
+        case saidTooSoon([String], speaker: String, before: [String])
         /// When `triggerSpeaker` says one of `trigger` (a frustrated caller, a request for a supervisor), `speaker` must
         /// answer with one of `phrases` (empathy, an escalation offered) within `within` seconds.
         case response(trigger: [String], triggerSpeaker: String, phrases: [String], speaker: String, within: Double)
@@ -129,6 +132,9 @@ public struct QualityChecker: Sendable {
             case .response(let trigger, _, let list, _, _):
                 phrases[rule.id] = Self.prepared(list)
                 phrases[rule.id + "#trigger"] = Self.prepared(trigger)
+            case .saidTooSoon(let list, _, let before):
+                phrases[rule.id] = Self.prepared(list)
+                phrases[rule.id + "#before"] = Self.prepared(before)
             default: break
             }
         }
@@ -142,6 +148,9 @@ public struct QualityChecker: Sendable {
             return (words.joined(separator: " "), words.map(TextNormalizer.stem))
         }
     }
+
+    /// Rules whose `before` phrases have been said (what they guard may be said now).
+    private var cleared: Set<String> = []
 
     /// Responses awaited, by rule: the line that called for one, when, and what it said.
     private var awaited: [String: (utterance: Int, at: Double, said: String)] = [:]
@@ -182,6 +191,11 @@ public struct QualityChecker: Sendable {
                 } else if line.speaker == triggerSpeaker, awaited[rule.id] == nil, let said = firstPhrase(of: rule, in: words, key: rule.id + "#trigger") {
                     awaited[rule.id] = (line.sequence, line.start, said)
                 }
+            case .saidTooSoon(_, let speaker, _):
+                if line.speaker == speaker, !cleared.contains(rule.id), let phrase = firstPhrase(of: rule, in: words) {
+                    new.append(make(rule, utterance: line.sequence, at: line.start, "\(speaker) said \"\(phrase)\" before what must come first"))
+                }
+                if firstPhrase(of: rule, in: words, key: rule.id + "#before") != nil { cleared.insert(rule.id) }
             case .phrases(_, let speaker) where speaker == line.speaker:
                 if let phrase = firstPhrase(of: rule, in: words) {
                     new.append(make(rule, utterance: line.sequence, at: line.start, "\(line.speaker) said \"\(phrase)\""))
