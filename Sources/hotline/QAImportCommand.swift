@@ -98,10 +98,13 @@ struct QAImport: AsyncParsableCommand {
         var outcomes = [Outcome?](repeating: nil, count: paths.count)
         // What is already stored is found by content before any decoding.
         var pending: [(index: Int, id: String)] = []
+        var sameAs: [Int: Int] = [:]  // a file with the same content as an earlier one in this batch → that one
         for (index, path) in paths.enumerated() {
             do {
                 let id = try Self.callId(of: path)
-                if let record = try await transcriptStore.call(id: id) {
+                if let first = pending.first(where: { $0.id == id }) {
+                    sameAs[index] = first.index
+                } else if let record = try await transcriptStore.call(id: id) {
                     let findings = try await transcriptStore.detail(of: id)?.findings ?? []
                     outcomes[index] = .already(callId: id, record: record, findings: findings)
                 } else {
@@ -163,6 +166,12 @@ struct QAImport: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
+        for (index, first) in sameAs {
+            switch outcomes[first] {
+            case .imported(let id, let record, let findings)?: outcomes[index] = .already(callId: id, record: record, findings: findings)
+            case let other: outcomes[index] = other
+            }
+        }
         var counts = (imported: 0, already: 0, failed: 0)
         for (path, outcome) in zip(paths, outcomes) {
             switch outcome {
